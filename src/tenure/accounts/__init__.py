@@ -1,0 +1,1 @@
+"""Accounts (the customer's customers), their contacts and subscription history."""

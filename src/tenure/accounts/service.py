@@ -1,0 +1,247 @@
+"""Accounts: listing, reading, creating and updating them; portfolio summaries."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from tenure.accounts import repository as repo
+from tenure.accounts.models import Account, AccountStatus, Contact, Hemisphere
+from tenure.accounts.repository import AccountFilters
+from tenure.accounts.schemas import AccountCreate, AccountUpdate
+from tenure.auth import service as auth_service
+from tenure.kit.actor import Actor
+from tenure.kit.errors import Conflict, InvalidInput, NotFound
+from tenure.kit.pagination import Page, paginate
+
+__all__ = ["AccountFilters"]
+
+# Countries wholly or mostly south of the equator: their wedding peak is Nov-Apr.
+SOUTHERN_COUNTRIES = frozenset(
+    {
+        "AR",
+        "AU",
+        "BO",
+        "BR",
+        "BW",
+        "CL",
+        "FJ",
+        "LS",
+        "MG",
+        "MU",
+        "MZ",
+        "NA",
+        "NZ",
+        "PE",
+        "PY",
+        "SZ",
+        "UY",
+        "ZA",
+        "ZM",
+        "ZW",
+    }
+)
+SORTS: dict[str, Any] = {
+    "name": Account.name_lower,
+    "mrr": Account.mrr_cents,
+    "signup": Account.signup_at,
+    "updated": Account.updated_at,
+}
+MAX_PAGE = 200
+
+
+def hemisphere_of(country: str | None) -> str:
+    return Hemisphere.south.value if country in SOUTHERN_COUNTRIES else Hemisphere.north.value
+
+
+def list_accounts(
+    session: Session,
+    filters: AccountFilters,
+    *,
+    sort: str = "name",
+    descending: bool = False,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page[Account]:
+    """One page of accounts matching the filters, in a stable order."""
+    if sort not in SORTS:
+        raise InvalidInput(f"unknown sort '{sort}' (choose {', '.join(SORTS)})", field="sort")
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}", field="limit")
+    return paginate(
+        session,
+        repo.filtered(filters),
+        sort_column=SORTS[sort],
+        id_column=Account.id,
+        descending=descending,
+        cursor=cursor,
+        limit=limit,
+    )
+
+
+def count_accounts(session: Session, filters: AccountFilters) -> int:
+    return repo.count(session, filters)
+
+
+def get_account(session: Session, account_id: uuid.UUID) -> Account:
+    account = repo.by_id(session, account_id)
+    if account is None:
+        raise NotFound(f"no account with id {account_id}")
+    return account
+
+
+def get_account_by_external_id(session: Session, external_id: str) -> Account | None:
+    return repo.by_external_id(session, external_id)
+
+
+def _check_parent(session: Session, account_id: uuid.UUID | None, parent_id: uuid.UUID) -> None:
+    parent = repo.by_id(session, parent_id)
+    if parent is None:
+        raise InvalidInput(f"parent account {parent_id} does not exist", field="parent_id")
+    # Walk up: an account may not become its own ancestor.
+    seen: set[uuid.UUID] = set()
+    node: Account | None = parent
+    while node is not None:
+        if node.id == account_id or node.id in seen:
+            raise InvalidInput("an account cannot be its own ancestor", field="parent_id")
+        seen.add(node.id)
+        node = repo.by_id(session, node.parent_id) if node.parent_id else None
+
+
+def create_account(
+    session: Session, data: AccountCreate, *, actor: Actor, now: datetime
+) -> Account:
+    """Create an account; external ids are unique."""
+    if repo.by_external_id(session, data.external_id) is not None:
+        raise Conflict(f"an account with external_id {data.external_id} already exists")
+    if data.parent_id is not None:
+        _check_parent(session, None, data.parent_id)
+    if data.owner_id is not None:
+        auth_service.get_user(session, data.owner_id)
+    account = Account(
+        external_id=data.external_id,
+        name=data.name,
+        name_lower=data.name.lower(),
+        category=data.category,
+        plan=data.plan,
+        mrr_cents=data.mrr_cents,
+        currency=data.currency,
+        country=data.country,
+        hemisphere=data.hemisphere or hemisphere_of(data.country),
+        timezone=data.timezone,
+        signup_at=(data.signup_at or now).astimezone(UTC),
+        status=data.status,
+        churned_at=now if data.status == AccountStatus.churned.value else None,
+        parent_id=data.parent_id,
+        owner_id=data.owner_id,
+        tags=list(dict.fromkeys(data.tags)),
+        traits=data.traits,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(account)
+    session.flush()
+    auth_service.audit(
+        session,
+        actor,
+        "account.create",
+        now=now,
+        target_type="account",
+        target_id=account.id,
+        details={"external_id": account.external_id},
+    )
+    return account
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, uuid.UUID | datetime):
+        return str(value)
+    return value
+
+
+def update_account(
+    session: Session, account_id: uuid.UUID, data: AccountUpdate, *, actor: Actor, now: datetime
+) -> Account:
+    """Apply the fields present in `data`; the audit entry lists what changed, before and after."""
+    account = get_account(session, account_id)
+    changes = data.model_dump(exclude_unset=True)
+    if "parent_id" in changes and changes["parent_id"] is not None:
+        _check_parent(session, account.id, changes["parent_id"])
+    if changes.get("owner_id") is not None:
+        auth_service.get_user(session, changes["owner_id"])
+    diff: dict[str, Any] = {}
+    for field, value in changes.items():
+        if (
+            field in ("name", "currency", "hemisphere", "status", "tags", "traits", "mrr_cents")
+            and value is None
+        ):
+            raise InvalidInput(f"{field} cannot be null", field=field)
+        old = getattr(account, field)
+        if old != value:
+            diff[field] = {"from": _jsonable(old), "to": _jsonable(value)}
+            setattr(account, field, value)
+    if "name" in diff:
+        account.name_lower = account.name.lower()
+    if "country" in diff and "hemisphere" not in changes:
+        account.hemisphere = hemisphere_of(account.country)
+    if "status" in diff:
+        account.churned_at = now if account.status == AccountStatus.churned.value else None
+    if diff:
+        account.updated_at = now
+        auth_service.audit(
+            session,
+            actor,
+            "account.update",
+            now=now,
+            target_type="account",
+            target_id=account.id,
+            details={"changes": diff},
+        )
+    return account
+
+
+def list_contacts(session: Session, account_id: uuid.UUID) -> list[Contact]:
+    get_account(session, account_id)
+    return repo.contacts_of(session, account_id)
+
+
+def list_children(session: Session, account_id: uuid.UUID) -> list[Account]:
+    return repo.children(session, account_id)
+
+
+@dataclass(frozen=True)
+class Facets:
+    categories: list[str]
+    plans: list[str]
+    statuses: list[str]
+
+
+def facets(session: Session) -> Facets:
+    """The values the account filters can take, from the data."""
+    return Facets(
+        categories=repo.distinct_values(session, "category"),
+        plans=repo.distinct_values(session, "plan"),
+        statuses=[s.value for s in AccountStatus],
+    )
+
+
+@dataclass(frozen=True)
+class PortfolioSummary:
+    total: int
+    by_status: dict[str, int]
+    mrr_by_currency: dict[str, int]
+    by_category: dict[str, int]
+
+
+def portfolio_summary(session: Session) -> PortfolioSummary:
+    by_status = repo.status_counts(session)
+    return PortfolioSummary(
+        total=sum(by_status.values()),
+        by_status=by_status,
+        mrr_by_currency=repo.mrr_by_currency(session),
+        by_category=repo.category_counts(session),
+    )

@@ -1,0 +1,1 @@
+"""Staff users, sessions, API keys and the audit log."""

@@ -1,0 +1,169 @@
+"""The `tenure` command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tenure import __version__
+from tenure.auth import service as auth_service
+from tenure.cli import keys, users
+from tenure.cli.common import (
+    cli_errors,
+    console,
+    engine_for,
+    fail,
+    load_settings,
+    read_password,
+    ready_engine,
+    unit_of_work,
+)
+from tenure.clock import SystemClock
+from tenure.config import Settings
+from tenure.db import describe, migration_status, upgrade
+from tenure.kit.actor import Actor
+from tenure.kit.security import generate_password
+
+app = typer.Typer(
+    help="Tenure: customer success platform.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(users.app, name="users")
+app.add_typer(keys.app, name="keys")
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"tenure {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version")
+    ] = False,
+) -> None:
+    """Tenure: health scores, churn prediction and interventions for your customer base."""
+
+
+def _create_admin(settings: Settings, email: str, password: str | None) -> str | None:
+    """Create the admin unless that user exists; returns the password if one was generated."""
+    engine = ready_engine(settings)
+    generated = password is None
+    password = password or generate_password()
+    with unit_of_work(engine) as session:
+        existing = [u for u in auth_service.list_users(session) if u.email == email.strip().lower()]
+        if existing:
+            console.print(f"User {existing[0].email} already exists; left unchanged.")
+            return None
+        auth_service.create_user(
+            session,
+            email=email,
+            password=password,
+            role="admin",
+            name="Administrator",
+            actor=Actor.cli("tenure init"),
+            now=SystemClock().now(),
+        )
+    console.print(f"Created admin {email.strip().lower()}")
+    return password if generated else None
+
+
+@app.command()
+@cli_errors
+def init(
+    email: Annotated[
+        str | None, typer.Option(help="Create the first admin with this email")
+    ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option(help="Read the admin password from stdin")
+    ] = False,
+) -> None:
+    """Create or upgrade the database (idempotent) and create the first admin."""
+    settings = load_settings()
+    if email is not None:
+        auth_service.normalise_email(email)
+    engine = engine_for(settings)
+    upgrade(engine)
+    current, _ = migration_status(engine)
+    console.print(f"Database ready: {describe(engine)} (schema {current})")
+    if email is None:
+        with unit_of_work(engine) as session:
+            if not auth_service.has_users(session):
+                console.print(
+                    "No users yet: run 'tenure init --email you@example.com' to create an admin."
+                )
+        return
+    password = read_password(password_stdin)
+    generated = _create_admin(settings, email, password)
+    if generated:
+        console.print(f"Password (shown once): {generated}", markup=False)
+
+
+def _serve(settings: Settings, host: str, port: int) -> None:
+    import uvicorn
+
+    from tenure.app import create_app
+    from tenure.logging import configure_logging
+
+    engine = ready_engine(settings)
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        create_app(settings, engine=engine),
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
+
+
+@app.command()
+@cli_errors
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address [default: TENURE_HOST]")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Port [default: TENURE_PORT]")
+    ] = None,
+) -> None:
+    """Serve the API and the dashboard."""
+    settings = load_settings()
+    settings.resolved_secret_key()
+    _serve(settings, host or settings.host, port or settings.port)
+
+
+DEMO_ADMIN = "admin@tenure.demo"
+
+
+@app.command()
+@cli_errors
+def demo(
+    db: Annotated[Path, typer.Option(help="SQLite file to create")] = Path("tenure-demo.db"),
+    force: Annotated[bool, typer.Option(help="Replace an existing demo database")] = False,
+    serve_: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve after loading")] = True,
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+) -> None:
+    """Create a fresh demo database, an admin, and serve the dashboard on it."""
+    if db.exists() and not force:
+        raise fail(f"{db} already exists; pass --force to replace it")
+    if not db.parent.resolve().is_dir():
+        raise fail(f"directory {db.parent} does not exist")
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    settings = load_settings(f"sqlite:///{db}")
+    upgrade(engine_for(settings))
+    password = _create_admin(settings, DEMO_ADMIN, None)
+    url = f"http://{host}:{port}"
+    console.print(f"\n[bold]Tenure demo ready[/bold] on {db}")
+    console.print(f"Open {url} and log in as {DEMO_ADMIN} with password {password}", markup=False)
+    if serve_:
+        _serve(settings, host, port)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,95 @@
+"""Settings: one class, environment variables prefixed TENURE_ (and a .env file)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tenure.kit.errors import ConfigurationError
+
+Environment = Literal["development", "test", "production"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TENURE_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    env: Environment = Field("development", description="development, test or production")
+    database_url: str = Field("sqlite:///./tenure.db", description="SQLAlchemy URL")
+    redis_url: str | None = Field(None, description="Redis URL; enables distributed workers")
+    secret_key: SecretStr | None = Field(
+        None, description="Signs CSRF tokens; required in production"
+    )
+    data_dir: Path = Field(
+        Path(".tenure"), description="Where local state (generated secret) lives"
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    log_level: LogLevel = "INFO"
+    session_max_age_hours: int = Field(24 * 7, ge=1)
+    secure_cookies: bool | None = Field(None, description="Defaults to true in production")
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_database_url(cls, value: str) -> str:
+        # psycopg 3 is the PostgreSQL driver; accept the URLs people paste from their hosts.
+        for prefix in ("postgres://", "postgresql://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix) :]
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def cookies_secure(self) -> bool:
+        return self.is_production if self.secure_cookies is None else self.secure_cookies
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def resolved_secret_key(self) -> str:
+        """The secret key; in development a random one is generated once and kept in data_dir."""
+        if self.secret_key is not None:
+            value = self.secret_key.get_secret_value()
+            if self.is_production and len(value) < 32:
+                raise ConfigurationError("TENURE_SECRET_KEY must be at least 32 characters")
+            return value
+        if self.is_production:
+            raise ConfigurationError("TENURE_SECRET_KEY is required when TENURE_ENV=production")
+        path = self.data_dir / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            value = secrets.token_urlsafe(48)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(value)
+        except FileExistsError:
+            return path.read_text().strip()
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot store the secret key in {path}: {exc.strerror}"
+            ) from exc
+        return value
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Ingestion of product events: raw events and the daily usage rollup."""

@@ -1,0 +1,54 @@
+"""Raw events (source of truth for usage) and the usage_daily rollup."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tenure.db import Base, new_id
+
+
+class Event(Base):
+    __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("source", "message_id"),
+        Index("ix_events_account_timestamp", "account_id", "timestamp"),
+        Index("ix_events_contact_timestamp", "contact_id", "timestamp"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    # Where it came from (a write key's id, "import", "sim"): message ids are unique per source.
+    source: Mapped[str] = mapped_column(String(64))
+    message_id: Mapped[str] = mapped_column(String(255))
+    account_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE")
+    )
+    contact_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("contacts.id", ondelete="SET NULL")
+    )
+    user_external_id: Mapped[str | None] = mapped_column(String(255))
+    anonymous_id: Mapped[str | None] = mapped_column(String(255))
+    group_external_id: Mapped[str | None] = mapped_column(String(255))
+    type: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str | None] = mapped_column(String(255))
+    properties: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    context: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    timestamp: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    received_at: Mapped[datetime]
+    flags: Mapped[list[str]] = mapped_column(default=list)
+
+
+class UsageDaily(Base):
+    __tablename__ = "usage_daily"
+
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(primary_key=True)
+    metric: Mapped[str] = mapped_column(String(255), primary_key=True)
+    count: Mapped[int] = mapped_column(default=0)

@@ -1,0 +1,1 @@
+"""Tenure watching itself: liveness, readiness, and (later) self-checks and alerts."""

@@ -1,0 +1,1 @@
+"""Support interactions and survey answers (NPS, CSAT)."""

@@ -1,0 +1,1 @@
+"""Small factory functions per domain for arranging test data."""

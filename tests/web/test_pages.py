@@ -1,0 +1,164 @@
+from __future__ import annotations
+
+import re
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from tests.conftest import ADMIN_PASSWORD, NOW
+from tests.factories.accounts import make_account, make_contact
+from tests.factories.auth import make_user
+
+
+def _login_form(client: TestClient, email: str, password: str, next_: str = "/") -> object:
+    return client.post(
+        "/login", data={"email": email, "password": password, "next": next_}, follow_redirects=False
+    )
+
+
+class TestLogin:
+    def test_pages_redirect_to_login_and_back(
+        self, client: TestClient, admin: dict[str, str]
+    ) -> None:
+        response = client.get("/accounts?q=rose", follow_redirects=False)
+        assert response.status_code == 303
+        assert response.headers["location"] == "/login?next=%2Faccounts%3Fq%3Drose"
+        done = _login_form(client, admin["email"], ADMIN_PASSWORD, "/accounts?q=rose")
+        assert done.status_code == 303  # type: ignore[attr-defined]
+        assert done.headers["location"] == "/accounts?q=rose"  # type: ignore[attr-defined]
+
+    def test_wrong_credentials_show_one_generic_message(
+        self, client: TestClient, admin: dict[str, str]
+    ) -> None:
+        for email, password in [(admin["email"], "wrong"), ("nobody@example.com", ADMIN_PASSWORD)]:
+            response = client.post("/login", data={"email": email, "password": password})
+            assert response.status_code == 401
+            assert "Invalid email or password" in response.text
+            assert "tenure_session" not in response.headers.get("set-cookie", "")
+
+    def test_next_cannot_leave_the_site(self, client: TestClient, admin: dict[str, str]) -> None:
+        done = _login_form(client, admin["email"], ADMIN_PASSWORD, "//evil.example/phish")
+        assert done.headers["location"] == "/"  # type: ignore[attr-defined]
+
+    def test_logout_needs_the_form_token(self, client: TestClient, admin: dict[str, str]) -> None:
+        _login_form(client, admin["email"], ADMIN_PASSWORD)
+        assert client.post("/logout", data={"csrf": "forged"}).status_code == 403
+        page = client.get("/").text
+        token = re.search(r'name="csrf" value="([^"]+)"', page)
+        assert token
+        out = client.post("/logout", data={"csrf": token.group(1)}, follow_redirects=False)
+        assert out.status_code == 303
+        assert client.get("/", follow_redirects=False).status_code == 303
+
+
+class TestAccountsPages:
+    def test_list_filters_and_escapes(self, admin_client: TestClient, db: Session) -> None:
+        make_account(db, now=NOW, name="<script>alert(1)</script> Florals", category="florist")
+        make_account(db, now=NOW, name="Golden Hour Photography", category="photographer")
+        db.commit()
+        page = admin_client.get("/accounts?category=photographer").text
+        assert "Golden Hour Photography" in page and "Florals" not in page
+        all_page = admin_client.get("/accounts").text
+        assert "<script>alert(1)</script>" not in all_page
+        assert "&lt;script&gt;alert(1)&lt;/script&gt; Florals" in all_page
+
+    def test_htmx_search_returns_only_the_results(
+        self, admin_client: TestClient, db: Session
+    ) -> None:
+        make_account(db, now=NOW, name="Golden Hour Photography")
+        make_account(db, now=NOW, name="Velvet Veil Bridal")
+        db.commit()
+        partial = admin_client.get("/accounts?q=golden", headers={"HX-Request": "true"}).text
+        assert "<html" not in partial
+        assert "Golden Hour Photography" in partial and "Velvet Veil" not in partial
+        assert "1 account" in partial
+
+    def test_pages_through_results(self, admin_client: TestClient, db: Session) -> None:
+        for i in range(60):
+            make_account(db, now=NOW, name=f"Venue {i:02d}")
+        db.commit()
+        first = admin_client.get("/accounts").text
+        assert "60 accounts" in first and "Venue 49" in first and "Venue 50" not in first
+        next_link = re.search(
+            r'href="(/accounts\?[^"]*cursor=[^"]+)" hx-get="[^"]+" hx-target="#results" '
+            r'hx-push-url="true" rel="next"',
+            first,
+        )
+        assert next_link
+        second = admin_client.get(next_link.group(1).replace("&amp;", "&")).text
+        assert "Venue 50" in second and "Venue 59" in second and "Venue 49" not in second
+
+    def test_account_page_shows_profile_contacts_and_members(
+        self, admin_client: TestClient, db: Session
+    ) -> None:
+        group = make_account(db, now=NOW, name="Lakeside Venue Group", category="venue")
+        venue = make_account(
+            db,
+            now=NOW,
+            name="Lakeside Barn",
+            category="venue",
+            parent_id=group.id,
+            mrr_cents=19900,
+            currency="GBP",
+            country="GB",
+        )
+        make_contact(db, venue, now=NOW, name="Olivia Hart", email="olivia@lakeside.example")
+        db.commit()
+        page = admin_client.get(f"/accounts/{venue.id}").text
+        assert "Lakeside Barn" in page and "£199.00" in page and "Olivia Hart" in page
+        assert "Lakeside Venue Group" in page
+        group_page = admin_client.get(f"/accounts/{group.id}").text
+        assert "Member accounts" in group_page and "Lakeside Barn" in group_page
+
+    def test_unknown_account_page_is_a_404_page(self, admin_client: TestClient) -> None:
+        response = admin_client.get(
+            "/accounts/00000000-0000-0000-0000-000000000000", headers={"Accept": "text/html"}
+        )
+        assert response.status_code == 404
+        assert "<html" in response.text and "no account" in response.text
+
+
+class TestShell:
+    def test_navigation_lists_every_area(self, admin_client: TestClient) -> None:
+        page = admin_client.get("/").text
+        for area in (
+            "Portfolio",
+            "Accounts",
+            "Interventions",
+            "Playbooks",
+            "Reports",
+            "Models",
+            "System",
+            "Settings",
+        ):
+            assert area in page
+
+    def test_pages_reference_no_other_host(self, admin_client: TestClient, db: Session) -> None:
+        account = make_account(db, now=NOW)
+        db.commit()
+        for path in ("/", "/accounts", f"/accounts/{account.id}", "/system", "/settings", "/login"):
+            html = admin_client.get(path).text
+            refs = re.findall(r'(?:src|href|action)=["\']([^"\']+)["\']', html)
+            assert refs, path
+            assert all(r.startswith(("/", "#")) for r in refs), (path, refs)
+
+    def test_settings_is_for_admins_only(self, client: TestClient, db: Session) -> None:
+        make_user(db, now=NOW, email="v@example.com", role="viewer", password="viewer-password")
+        db.commit()
+        _login_form(client, "v@example.com", "viewer-password")
+        assert client.get("/settings").status_code == 403
+
+    def test_admin_creates_a_key_in_settings(self, admin_client: TestClient) -> None:
+        page = admin_client.get("/settings").text
+        token = re.search(r'name="csrf" value="([^"]+)"', page)
+        assert token
+        response = admin_client.post(
+            "/settings/keys",
+            data={"csrf": token.group(1), "name": "Segment", "scopes": ["ingest", "read"]},
+        )
+        assert response.status_code == 201
+        key = re.search(r'id="new-key">(tn_[^<]+)<', response.text)
+        assert key
+        assert admin_client.get("/api/v1/keys").json()[0]["scopes"] == ["ingest", "read"]
+        missing = admin_client.post("/settings/keys", data={"csrf": token.group(1), "name": "x"})
+        assert missing.status_code == 422 and "at least one scope" in missing.text
