@@ -11,6 +11,10 @@ import structlog
 def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     numeric = logging.getLevelName(level.upper())
     logging.basicConfig(format="%(message)s", stream=sys.stderr, level=numeric, force=True)
+    _configure_structlog(numeric, json=json)
+
+
+def _configure_structlog(numeric: int, *, json: bool = True) -> None:
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )
@@ -29,4 +33,7 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
 
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
+    if not structlog.is_configured():
+        # Library use (tests, benchmarks): JSON on stderr until `tenure serve` configures logging.
+        _configure_structlog(logging.INFO)
     return structlog.get_logger(name)  # type: ignore[no-any-return]
