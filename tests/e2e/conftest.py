@@ -22,8 +22,16 @@ from tests.factories.accounts import make_account
 from tests.factories.auth import make_user
 
 CHROMIUM = os.environ.get("TENURE_TEST_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 E2E_EMAIL = "e2e@example.com"
 E2E_PASSWORD = "browser-test-password"
 
@@ -45,23 +53,32 @@ def _free_port() -> int:
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Tenure served by uvicorn on a free loopback port, on a seeded SQLite database."""
     root = tmp_path_factory.mktemp("live")
-    settings = Settings(env="test", database_url=f"sqlite:///{root / 'live.db'}",
-                        data_dir=root / "data", secret_key="e2e-secret-key-0123456789abcdef")
+    settings = Settings(
+        env="test",
+        database_url=f"sqlite:///{root / 'live.db'}",
+        data_dir=root / "data",
+        secret_key="e2e-secret-key-0123456789abcdef",
+    )
     engine = make_engine(settings.database_url)
     upgrade(engine)
     now = SystemClock().now()
     with make_session_factory(engine)() as db, db.begin():
         make_user(db, now=now, email=E2E_EMAIL, role="admin", password=E2E_PASSWORD)
-        for name, category in [("Golden Hour Photography", "photographer"),
-                               ("Bloom & Wild Florals", "florist"),
-                               ("Harbourview Venue", "venue"),
-                               ("Golden Gate Catering", "caterer")]:
+        for name, category in [
+            ("Golden Hour Photography", "photographer"),
+            ("Bloom & Wild Florals", "florist"),
+            ("Harbourview Venue", "venue"),
+            ("Golden Gate Catering", "caterer"),
+        ]:
             make_account(db, now=now, name=name, category=category)
         for i in range(70):
             make_account(db, now=now, name=f"Studio {i:02d}", category="photographer")
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, engine=engine), host="127.0.0.1",
-                                           port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, engine=engine), host="127.0.0.1", port=port, log_level="warning"
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
