@@ -144,6 +144,7 @@ def create_app(
         sessions=make_session_factory(engine),
         clock=clock or SystemClock(),
         secret_key=settings.resolved_secret_key(),
+        fx=settings.fx(),
     )
     app = FastAPI(
         title="Tenure",

@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tenure.kit.errors import ConfigurationError
+from tenure.kit.money import FxRates
 
 Environment = Literal["development", "test", "production"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -36,6 +37,10 @@ class Settings(BaseSettings):
     log_level: LogLevel = "INFO"
     session_max_age_hours: int = Field(24 * 7, ge=1)
     secure_cookies: bool | None = Field(None, description="Defaults to true in production")
+    reporting_currency: str = Field("USD", pattern=r"^[A-Z]{3}$")
+    fx_rates: dict[str, float] = Field(
+        default_factory=dict, description='Value of one unit in USD, e.g. {"ARS": 0.0011}'
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -50,6 +55,9 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_log_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    def fx(self) -> FxRates:
+        return FxRates.with_overrides(self.reporting_currency, self.fx_rates)
 
     @property
     def is_production(self) -> bool:

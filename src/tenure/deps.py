@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tenure.clock import Clock
 from tenure.config import Settings
+from tenure.kit.money import FxRates
 
 
 @dataclass
@@ -21,6 +22,7 @@ class AppState:
     sessions: sessionmaker[Session]
     clock: Clock
     secret_key: str
+    fx: FxRates
 
 
 def app_state(request: Request) -> AppState:

@@ -179,3 +179,19 @@ def test_contacts_of_an_account(admin_client: TestClient, db: Session) -> None:
     db.commit()
     contacts = admin_client.get(f"/api/v1/accounts/{account.id}/contacts").json()
     assert [(c["name"], c["email"]) for c in contacts] == [("Ava Stone", "ava@bloom.example")]
+
+
+def test_mrr_sorts_and_sums_in_the_reporting_currency(
+    admin_client: TestClient, db: Session
+) -> None:
+    make_account(
+        db, now=NOW, name="Buenos Aires Foto", mrr_cents=20_000_000, currency="ARS", country="AR"
+    )
+    make_account(db, now=NOW, name="Boston Photo", mrr_cents=19_900, currency="USD")
+    make_account(db, now=NOW, name="London Photo", mrr_cents=6_500, currency="GBP", country="GB")
+    db.commit()
+    items = admin_client.get("/api/v1/accounts?sort=mrr&order=desc").json()["items"]
+    assert [a["name"] for a in items] == ["Buenos Aires Foto", "Boston Photo", "London Photo"]
+    assert [a["mrr_base_cents"] for a in items] == [20_000, 19_900, round(6_500 * 1.27)]
+    changed = admin_client.patch(f"/api/v1/accounts/{items[2]['id']}", json={"currency": "EUR"})
+    assert changed.json()["mrr_base_cents"] == round(6_500 * 1.08)

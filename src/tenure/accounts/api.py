@@ -56,7 +56,7 @@ def list_accounts(
 
 @router.post("", response_model=AccountRead, status_code=201)
 def create_account(body: AccountCreate, db: DB, state: State, actor: Writer) -> AccountRead:
-    account = service.create_account(db, body, actor=actor, now=state.clock.now())
+    account = service.create_account(db, body, actor=actor, now=state.clock.now(), fx=state.fx)
     return AccountRead.model_validate(account)
 
 
@@ -69,7 +69,9 @@ def get_account(account_id: uuid.UUID, db: DB, _: Reader) -> AccountRead:
 def update_account(
     account_id: uuid.UUID, body: AccountUpdate, db: DB, state: State, actor: Writer
 ) -> AccountRead:
-    account = service.update_account(db, account_id, body, actor=actor, now=state.clock.now())
+    account = service.update_account(
+        db, account_id, body, actor=actor, now=state.clock.now(), fx=state.fx
+    )
     return AccountRead.model_validate(account)
 
 

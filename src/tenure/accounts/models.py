@@ -37,7 +37,7 @@ class Account(Base):
     __tablename__ = "accounts"
     __table_args__ = (
         Index("ix_accounts_name_lower", "name_lower"),
-        Index("ix_accounts_mrr", "mrr_cents", "id"),
+        Index("ix_accounts_mrr", "mrr_base_cents", "id"),
         Index("ix_accounts_signup", "signup_at", "id"),
         Index("ix_accounts_category_status", "category", "status"),
     )
@@ -51,6 +51,8 @@ class Account(Base):
     plan: Mapped[str | None] = mapped_column(String(64), index=True)
     mrr_cents: Mapped[int] = mapped_column(default=0)
     currency: Mapped[str] = mapped_column(String(3), default="USD")
+    # MRR converted to the reporting currency: what sorts and sums compare.
+    mrr_base_cents: Mapped[int] = mapped_column(default=0)
     country: Mapped[str | None] = mapped_column(String(2))
     hemisphere: Mapped[str] = mapped_column(String(5), default=Hemisphere.north.value)
     timezone: Mapped[str | None] = mapped_column(String(64))

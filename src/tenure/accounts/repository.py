@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from tenure.accounts.models import Account, Contact
+from tenure.kit.bulk import bulk_insert
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,13 @@ def mrr_by_currency(session: Session) -> dict[str, int]:
     return {currency: int(total or 0) for currency, total in rows}
 
 
+def mrr_base_total(session: Session) -> int:
+    total = session.scalar(
+        select(func.sum(Account.mrr_base_cents)).where(Account.status != "churned")
+    )
+    return int(total or 0)
+
+
 def category_counts(session: Session) -> dict[str, int]:
     rows = session.execute(
         select(Account.category, func.count())
@@ -106,3 +116,7 @@ def category_counts(session: Session) -> dict[str, int]:
         .order_by(func.count().desc())
     )
     return {category or "uncategorised": n for category, n in rows}
+
+
+def insert_columns(session: Session, model: type[Any], columns: Mapping[str, Sequence[Any]]) -> int:
+    return bulk_insert(session, model, columns)

@@ -81,6 +81,7 @@ class AccountRead(BaseModel):
     plan: str | None
     mrr_cents: int
     currency: str
+    mrr_base_cents: int
     country: str | None
     hemisphere: str
     timezone: str | None

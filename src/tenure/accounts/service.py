@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -10,12 +11,19 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from tenure.accounts import repository as repo
-from tenure.accounts.models import Account, AccountStatus, Contact, Hemisphere
+from tenure.accounts.models import (
+    Account,
+    AccountStatus,
+    Contact,
+    Hemisphere,
+    SubscriptionChange,
+)
 from tenure.accounts.repository import AccountFilters
 from tenure.accounts.schemas import AccountCreate, AccountUpdate
 from tenure.auth import service as auth_service
 from tenure.kit.actor import Actor
 from tenure.kit.errors import Conflict, InvalidInput, NotFound
+from tenure.kit.money import DEFAULT_FX, FxRates
 from tenure.kit.pagination import Page, paginate
 
 __all__ = ["AccountFilters"]
@@ -47,7 +55,7 @@ SOUTHERN_COUNTRIES = frozenset(
 )
 SORTS: dict[str, Any] = {
     "name": Account.name_lower,
-    "mrr": Account.mrr_cents,
+    "mrr": Account.mrr_base_cents,
     "signup": Account.signup_at,
     "updated": Account.updated_at,
 }
@@ -113,7 +121,12 @@ def _check_parent(session: Session, account_id: uuid.UUID | None, parent_id: uui
 
 
 def create_account(
-    session: Session, data: AccountCreate, *, actor: Actor, now: datetime
+    session: Session,
+    data: AccountCreate,
+    *,
+    actor: Actor,
+    now: datetime,
+    fx: FxRates = DEFAULT_FX,
 ) -> Account:
     """Create an account; external ids are unique."""
     if repo.by_external_id(session, data.external_id) is not None:
@@ -130,6 +143,7 @@ def create_account(
         plan=data.plan,
         mrr_cents=data.mrr_cents,
         currency=data.currency,
+        mrr_base_cents=fx.to_base(data.mrr_cents, data.currency),
         country=data.country,
         hemisphere=data.hemisphere or hemisphere_of(data.country),
         timezone=data.timezone,
@@ -164,7 +178,13 @@ def _jsonable(value: Any) -> Any:
 
 
 def update_account(
-    session: Session, account_id: uuid.UUID, data: AccountUpdate, *, actor: Actor, now: datetime
+    session: Session,
+    account_id: uuid.UUID,
+    data: AccountUpdate,
+    *,
+    actor: Actor,
+    now: datetime,
+    fx: FxRates = DEFAULT_FX,
 ) -> Account:
     """Apply the fields present in `data`; the audit entry lists what changed, before and after."""
     account = get_account(session, account_id)
@@ -186,6 +206,8 @@ def update_account(
             setattr(account, field, value)
     if "name" in diff:
         account.name_lower = account.name.lower()
+    if "mrr_cents" in diff or "currency" in diff:
+        account.mrr_base_cents = fx.to_base(account.mrr_cents, account.currency)
     if "country" in diff and "hemisphere" not in changes:
         account.hemisphere = hemisphere_of(account.country)
     if "status" in diff:
@@ -233,15 +255,43 @@ def facets(session: Session) -> Facets:
 class PortfolioSummary:
     total: int
     by_status: dict[str, int]
+    mrr_base_cents: int
     mrr_by_currency: dict[str, int]
     by_category: dict[str, int]
 
 
 def portfolio_summary(session: Session) -> PortfolioSummary:
+    """Counts and MRR (in the reporting currency and per billing currency) of the portfolio."""
     by_status = repo.status_counts(session)
     return PortfolioSummary(
         total=sum(by_status.values()),
         by_status=by_status,
+        mrr_base_cents=repo.mrr_base_total(session),
         mrr_by_currency=repo.mrr_by_currency(session),
         by_category=repo.category_counts(session),
     )
+
+
+def bulk_insert_accounts(
+    session: Session, columns: Mapping[str, Sequence[Any]], *, fx: FxRates = DEFAULT_FX
+) -> int:
+    """Insert accounts given as columns (bulk loads: simulator, imports); not audited per row."""
+    columns = dict(columns)
+    columns["mrr_base_cents"] = [
+        fx.to_base(cents, currency)
+        for cents, currency in zip(columns["mrr_cents"], columns["currency"], strict=True)
+    ]
+    columns.setdefault("name_lower", [name.lower() for name in columns["name"]])
+    if "hemisphere" not in columns:
+        columns["hemisphere"] = [hemisphere_of(c) for c in columns["country"]]
+    return repo.insert_columns(session, Account, columns)
+
+
+def bulk_insert_contacts(session: Session, columns: Mapping[str, Sequence[Any]]) -> int:
+    """Insert contacts given as columns (bulk loads)."""
+    return repo.insert_columns(session, Contact, columns)
+
+
+def bulk_insert_subscription_changes(session: Session, columns: Mapping[str, Sequence[Any]]) -> int:
+    """Insert subscription changes given as columns (bulk loads)."""
+    return repo.insert_columns(session, SubscriptionChange, columns)

@@ -73,6 +73,7 @@ def upgrade() -> None:
         sa.Column("plan", sa.String(length=64), nullable=True),
         sa.Column("mrr_cents", sa.Integer(), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("mrr_base_cents", sa.Integer(), nullable=False),
         sa.Column("country", sa.String(length=2), nullable=True),
         sa.Column("hemisphere", sa.String(length=5), nullable=False),
         sa.Column("timezone", sa.String(length=64), nullable=True),
@@ -112,7 +113,7 @@ def upgrade() -> None:
     with op.batch_alter_table("accounts", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_accounts_category"), ["category"], unique=False)
         batch_op.create_index("ix_accounts_category_status", ["category", "status"], unique=False)
-        batch_op.create_index("ix_accounts_mrr", ["mrr_cents", "id"], unique=False)
+        batch_op.create_index("ix_accounts_mrr", ["mrr_base_cents", "id"], unique=False)
         batch_op.create_index("ix_accounts_name_lower", ["name_lower"], unique=False)
         batch_op.create_index(batch_op.f("ix_accounts_owner_id"), ["owner_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_accounts_parent_id"), ["parent_id"], unique=False)
