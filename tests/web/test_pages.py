@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from tenure.ingest import service as ingest_service
+from tenure.ingest.rollup import ALL_EVENTS
 from tests.conftest import ADMIN_PASSWORD, NOW
 from tests.factories.accounts import make_account, make_contact
 from tests.factories.auth import make_user
@@ -162,3 +165,44 @@ class TestShell:
         assert admin_client.get("/api/v1/keys").json()[0]["scopes"] == ["ingest", "read"]
         missing = admin_client.post("/settings/keys", data={"csrf": token.group(1), "name": "x"})
         assert missing.status_code == 422 and "at least one scope" in missing.text
+
+
+class TestUsageCharts:
+    def _usage(self, db: Session, account_id: object, rows: list[tuple[date, int]]) -> None:
+        ingest_service.bulk_insert_usage(
+            db,
+            {
+                "account_id": [account_id] * len(rows) * 2,
+                "day": [d for d, _ in rows] * 2,
+                "metric": [ALL_EVENTS] * len(rows) + ["login"] * len(rows),
+                "count": [n for _, n in rows] * 2,
+            },
+        )
+
+    def test_account_page_charts_monthly_activity(
+        self, admin_client: TestClient, db: Session
+    ) -> None:
+        account = make_account(db, now=NOW, name="Summer Florals", category="florist")
+        self._usage(
+            db, account.id, [(date(2026, 1, 10), 3), (date(2026, 1, 11), 2), (date(2026, 6, 1), 40)]
+        )
+        db.commit()
+        page = admin_client.get(f"/accounts/{account.id}").text
+        assert "January 2026: 5 events, 2 active days" in page
+        assert "June 2026: 40 events, 1 active days" in page
+        assert "February 2026: 0 events" in page
+        assert page.count('<g class="bar">') == 18
+
+    def test_portfolio_seasonality_splits_hemispheres(
+        self, admin_client: TestClient, db: Session
+    ) -> None:
+        north = make_account(db, now=NOW, country="GB")
+        south = make_account(db, now=NOW, country="AU")
+        self._usage(db, north.id, [(date(2026, 6, 5), 70)])
+        self._usage(db, south.id, [(date(2026, 1, 5), 90)])
+        db.commit()
+        assert 'hx-get="/fragments/seasonality"' in admin_client.get("/").text
+        fragment = admin_client.get("/fragments/seasonality", headers={"HX-Request": "true"}).text
+        north_svg, south_svg = fragment.split("hemisphere-south")
+        assert "June 2026: 70 events" in north_svg and "January 2026: 90 events" not in north_svg
+        assert "January 2026: 90 events" in south_svg

@@ -120,3 +120,10 @@ def category_counts(session: Session) -> dict[str, int]:
 
 def insert_columns(session: Session, model: type[Any], columns: Mapping[str, Sequence[Any]]) -> int:
     return bulk_insert(session, model, columns)
+
+
+def ids(*, hemisphere: str | None = None) -> Select[Any]:
+    query = select(Account.id)
+    if hemisphere:
+        query = query.where(Account.hemisphere == hemisphere)
+    return query

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from tenure.accounts import repository as repo
@@ -295,3 +296,8 @@ def bulk_insert_contacts(session: Session, columns: Mapping[str, Sequence[Any]])
 def bulk_insert_subscription_changes(session: Session, columns: Mapping[str, Sequence[Any]]) -> int:
     """Insert subscription changes given as columns (bulk loads)."""
     return repo.insert_columns(session, SubscriptionChange, columns)
+
+
+def ids_query(*, hemisphere: str | None = None) -> Select[Any]:
+    """A subquery of account ids, for other domains to filter their rows by account traits."""
+    return repo.ids(hemisphere=hemisphere)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
+from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from tenure.ingest import repository as repo
+from tenure.ingest.rollup import ALL_EVENTS
 
 
 def bulk_insert_events(session: Session, columns: Mapping[str, Sequence[Any]]) -> int:
@@ -22,3 +27,40 @@ def bulk_insert_usage(session: Session, columns: Mapping[str, Sequence[Any]]) ->
 
 def count_events(session: Session) -> int:
     return repo.count_events(session)
+
+
+@dataclass(frozen=True)
+class MonthUsage:
+    month: date  # first day of the month
+    events: int
+    active_days: int  # account-days with any event
+
+
+def _month_start(day: date, back: int = 0) -> date:
+    total = day.year * 12 + day.month - 1 - back
+    return date(total // 12, total % 12 + 1, 1)
+
+
+def monthly_usage(
+    session: Session,
+    *,
+    until: date,
+    months: int,
+    account_id: uuid.UUID | None = None,
+    account_ids: Select[Any] | None = None,
+) -> list[MonthUsage]:
+    """Events and active days per calendar month, oldest first, for the months up to `until`."""
+    first = _month_start(until, months - 1)
+    totals = {_month_start(first, -i): [0, 0] for i in range(months)}
+    for day, total, accounts in repo.daily_totals(
+        session,
+        metric=ALL_EVENTS,
+        since=first,
+        until=until + timedelta(days=1),
+        account_id=account_id,
+        account_ids=account_ids,
+    ):
+        bucket = totals[_month_start(day)]
+        bucket[0] += total
+        bucket[1] += accounts
+    return [MonthUsage(month, events, days) for month, (events, days) in totals.items()]

@@ -21,10 +21,12 @@ from tenure.auth.dependencies import (
     set_session_cookie,
 )
 from tenure.deps import DB, State
+from tenure.ingest import service as ingest_service
 from tenure.kit.actor import Actor
 from tenure.kit.errors import Forbidden, InvalidInput, TenureError, Unauthorized
 from tenure.kit.security import constant_time_equals, sign
 from tenure.monitor import service as monitor_service
+from tenure.web.charts import BarChart, bar_chart
 from tenure.web.templating import templates
 
 router = APIRouter(include_in_schema=False)
@@ -40,6 +42,7 @@ NAV = [
     ("settings", "Settings", "/settings"),
 ]
 PAGE_SIZE = 50
+USAGE_MONTHS = 18
 
 
 class LoginRequired(TenureError):
@@ -170,6 +173,42 @@ def portfolio(request: Request, db: DB, state: State, actor: PageActor) -> HTMLR
     return render(request, "portfolio.html", state, actor, "portfolio", summary=summary)
 
 
+def _usage_chart(usage: list[ingest_service.MonthUsage], what: str) -> BarChart:
+    points = [
+        (
+            m.month.strftime("%b"),
+            m.events,
+            f"{m.month:%B %Y}: {m.events:,} events, {m.active_days:,} active days",
+        )
+        for m in usage
+    ]
+    return bar_chart(
+        points, description=f"{what} per month, {usage[0].month:%b %Y} to {usage[-1].month:%b %Y}"
+    )
+
+
+@router.get("/fragments/seasonality")
+def seasonality(request: Request, db: DB, state: State, actor: PageActor) -> HTMLResponse:
+    """Portfolio activity per month and hemisphere: the wedding seasons, loaded lazily."""
+    today = state.clock.now().date()
+    charts = [
+        (
+            hemisphere,
+            _usage_chart(
+                ingest_service.monthly_usage(
+                    db,
+                    until=today,
+                    months=USAGE_MONTHS,
+                    account_ids=accounts_service.ids_query(hemisphere=hemisphere),
+                ),
+                f"Product events of {hemisphere}ern accounts",
+            ),
+        )
+        for hemisphere in ("north", "south")
+    ]
+    return render(request, "_seasonality.html", state, actor, "portfolio", charts=charts)
+
+
 @router.get("/accounts")
 def accounts(
     request: Request,
@@ -247,6 +286,12 @@ def account_detail(
         "parent": parent,
         "children": accounts_service.list_children(db, account.id),
         "contacts": accounts_service.list_contacts(db, account.id),
+        "usage": _usage_chart(
+            ingest_service.monthly_usage(
+                db, until=state.clock.now().date(), months=USAGE_MONTHS, account_id=account.id
+            ),
+            "Product events",
+        ),
         "history": auth_service.list_audit(
             db, limit=20, target_type="account", target_id=str(account.id)
         )
