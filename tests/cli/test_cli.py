@@ -2,12 +2,17 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from tenure.accounts.models import Account
+from tenure.auth import service as auth_service
 from tenure.cli import app
+from tenure.db import make_engine, make_session_factory
 
 runner = CliRunner()
 
@@ -153,12 +158,44 @@ class TestDemo:
         assert result.exit_code == 2 and "--force" in result.output
         assert db.read_bytes() == b"precious"
 
-    def test_creates_a_database_with_a_login(self, tmp_path: Path) -> None:
+    def test_loads_a_simulated_portfolio_with_a_login(self, tmp_path: Path) -> None:
         db = tmp_path / "demo.db"
         result = runner.invoke(
             app,
-            ["demo", "--db", str(db), "--no-serve"],
+            ["demo", "--db", str(db), "--no-serve", "--accounts", "25", "--months", "3"],
             env={"TENURE_DATA_DIR": str(tmp_path / "data")},
         )
         assert result.exit_code == 0, result.output
         assert "admin@tenure.demo" in result.output and "http://127.0.0.1:8000" in result.output
+        assert "Loaded 25 accounts" in result.output
+        password = result.output.split("with password ")[1].split()[0]
+        engine = make_engine(f"sqlite:///{db}")
+        with make_session_factory(engine)() as session:
+            assert session.scalar(select(func.count()).select_from(Account)) == 25
+            owned = session.scalar(
+                select(func.count()).select_from(Account).where(Account.owner_id.is_not(None))
+            )
+            assert owned == 25  # every account has a CSM
+            auth_service.authenticate(session, "admin@tenure.demo", password, now=datetime.now(UTC))
+        engine.dispose()
+
+    @pytest.mark.parametrize(
+        ("args", "reason"),
+        [
+            (["--accounts", "-5"], "accounts must be"),
+            (["--accounts", "0"], "accounts must be"),
+            (["--accounts", "50000000"], "accounts must be"),
+            (["--months", "0"], "months must be"),
+            (["--months", "1000"], "months must be"),
+            (["--seed", "-1"], "seed must be"),
+        ],
+    )
+    def test_bad_sizes_exit_2_and_touch_nothing(
+        self, args: list[str], reason: str, tmp_path: Path
+    ) -> None:
+        db = tmp_path / "demo.db"
+        db.write_bytes(b"precious")
+        result = runner.invoke(app, ["demo", "--db", str(db), "--no-serve", "--force", *args])
+        assert result.exit_code == 2
+        assert result.output.startswith("error: ") and reason in result.output
+        assert db.read_bytes() == b"precious"

@@ -9,7 +9,7 @@ import typer
 
 from tenure import __version__
 from tenure.auth import service as auth_service
-from tenure.cli import keys, users
+from tenure.cli import keys, sim, users
 from tenure.cli.common import (
     cli_errors,
     console,
@@ -34,6 +34,7 @@ app = typer.Typer(
 )
 app.add_typer(users.app, name="users")
 app.add_typer(keys.app, name="keys")
+app.add_typer(sim.app, name="sim")
 
 
 def _version(value: bool) -> None:
@@ -137,18 +138,35 @@ def serve(
 
 
 DEMO_ADMIN = "admin@tenure.demo"
+DEMO_CSMS = [
+    ("maya.patel@tenure.demo", "Maya Patel"),
+    ("lucas.martin@tenure.demo", "Lucas Martin"),
+    ("sofia.rossi@tenure.demo", "Sofia Rossi"),
+    ("james.okafor@tenure.demo", "James Okafor"),
+]
 
 
 @app.command()
 @cli_errors
 def demo(
+    accounts: Annotated[int, typer.Option(help="Accounts to simulate")] = 2000,
+    months: Annotated[int, typer.Option(help="Months of history")] = 18,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same business)")] = 7,
     db: Annotated[Path, typer.Option(help="SQLite file to create")] = Path("tenure-demo.db"),
     force: Annotated[bool, typer.Option(help="Replace an existing demo database")] = False,
     serve_: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve after loading")] = True,
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
 ) -> None:
-    """Create a fresh demo database, an admin, and serve the dashboard on it."""
+    """Create a fresh database with a simulated portfolio, an admin login, and serve it."""
+    from tenure.sim.loader import load
+    from tenure.sim.records import SimConfig
+
+    clock = SystemClock()
+    try:
+        config = SimConfig(accounts=accounts, months=months, seed=seed, end=clock.now().date())
+    except ValueError as exc:
+        raise fail(str(exc)) from None
     if db.exists() and not force:
         raise fail(f"{db} already exists; pass --force to replace it")
     if not db.parent.resolve().is_dir():
@@ -156,8 +174,28 @@ def demo(
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     settings = load_settings(f"sqlite:///{db}")
-    upgrade(engine_for(settings))
+    engine = engine_for(settings)
+    upgrade(engine)
     password = _create_admin(settings, DEMO_ADMIN, None)
+    with unit_of_work(engine) as session:
+        owners = [
+            auth_service.create_user(
+                session,
+                email=email,
+                name=name,
+                role="csm",
+                password=generate_password(),
+                actor=Actor.cli("tenure demo"),
+                now=clock.now(),
+            ).id
+            for email, name in DEMO_CSMS
+        ]
+    stats = load(engine, config, now=clock.now(), owners=owners, fx=settings.fx())
+    console.print(
+        f"Loaded {stats.accounts:,} accounts, {stats.contacts:,} contacts, "
+        f"{stats.events:,} events, {stats.support_interactions:,} support interactions, "
+        f"{stats.survey_responses:,} survey answers in {stats.seconds:.0f} s"
+    )
     url = f"http://{host}:{port}"
     console.print(f"\n[bold]Tenure demo ready[/bold] on {db}")
     console.print(f"Open {url} and log in as {DEMO_ADMIN} with password {password}", markup=False)
