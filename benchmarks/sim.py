@@ -5,7 +5,7 @@ their columnar block); `--records` also turns every event into an `EventRecord`,
 row-by-row consumer would; `--files` writes the import files to a temporary directory.
 
     .venv/bin/python benchmarks/sim.py [--accounts 2000] [--months 18] [--seed 7]
-                                       [--records | --files]
+                                       [--records | --files | --load [--database-url URL]]
 """
 
 from __future__ import annotations
@@ -14,13 +14,16 @@ import argparse
 import json
 import platform
 import resource
+import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from tenure.db import make_engine, upgrade
 from tenure.sim import SimConfig, generate
 from tenure.sim.files import write_files
+from tenure.sim.loader import load
 
 
 def main() -> None:
@@ -31,6 +34,10 @@ def main() -> None:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--records", action="store_true", help="materialise every EventRecord")
     mode.add_argument("--files", action="store_true", help="write the files to a temp dir")
+    mode.add_argument("--load", action="store_true", help="bulk-load into a fresh database")
+    parser.add_argument(
+        "--database-url", default=None, help="with --load: an empty database (default: temp SQLite)"
+    )
     args = parser.parse_args()
     try:
         config = SimConfig(accounts=args.accounts, months=args.months, seed=args.seed)
@@ -41,7 +48,28 @@ def main() -> None:
     churned = 0
     files_mb = None
     started = time.perf_counter()
-    if args.files:
+    load_stats = None
+    db_mb = None
+    if args.load:
+        directory = tempfile.mkdtemp(prefix="tenure-load-")
+        url = args.database_url or f"sqlite:///{directory}/sim.db"
+        engine = make_engine(url)
+        upgrade(engine)
+        started = time.perf_counter()
+        load_stats = load(engine, config, now=config.end_at, show_progress=sys.stderr.isatty())
+        counts = {
+            "contacts": load_stats.contacts,
+            "events": load_stats.events,
+            "subscriptions": load_stats.subscription_changes,
+            "support": load_stats.support_interactions,
+            "surveys": load_stats.survey_responses,
+        }
+        churned = load_stats.churned
+        if url.startswith("sqlite"):
+            db_mb = round(sum(p.stat().st_size for p in Path(directory).iterdir()) / 2**20, 1)
+            shutil.rmtree(directory)
+        engine.dispose()
+    elif args.files:
         with tempfile.TemporaryDirectory(prefix="tenure-sim-") as directory:
             summary = write_files(config, directory)
             files_mb = round(sum(p.stat().st_size for p in Path(directory).iterdir()) / 2**20, 1)
@@ -64,7 +92,11 @@ def main() -> None:
     rss_mb = rss / 2**20 if sys.platform == "darwin" else rss / 2**10
     result = {
         "benchmark": "sim",
-        "mode": "files" if args.files else ("records" if args.records else "iterate"),
+        "mode": "load"
+        if args.load
+        else "files"
+        if args.files
+        else ("records" if args.records else "iterate"),
         "accounts": config.accounts,
         "months": config.months,
         "seed": config.seed,
@@ -75,6 +107,9 @@ def main() -> None:
         "events_per_s": round(counts["events"] / seconds),
         "peak_rss_mb": round(rss_mb, 1),
         "files_mb": files_mb,
+        "usage_rows": load_stats.usage_rows if load_stats else None,
+        "database": (args.database_url or "sqlite").split(":")[0] if args.load else None,
+        "database_mb": db_mb,
         "python": platform.python_version(),
         "machine": platform.machine(),
     }

@@ -6,10 +6,10 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tenure.db import Base, new_id
+from tenure.db import Base
 
 
 class Event(Base):
@@ -20,7 +20,11 @@ class Event(Base):
         Index("ix_events_contact_timestamp", "contact_id", "timestamp"),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    # A sequence, not a UUID: events are the largest table and only ever appended; the
+    # natural key is (source, message_id). On SQLite this makes the key the rowid.
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
     # Where it came from (a write key's id, "import", "sim"): message ids are unique per source.
     source: Mapped[str] = mapped_column(String(64))
     message_id: Mapped[str] = mapped_column(String(255))

@@ -139,7 +139,6 @@ def _rows(
         names = block.names
         times = [datetime.fromtimestamp(t, UTC) for t in block.timestamps.tolist()]
         chunk.events.extend(
-            id=[uuid.uuid4() for _ in range(n)],
             source=[SOURCE] * n,
             message_id=[block.message_id(k) for k in range(n)],
             account_id=[account_id] * n,

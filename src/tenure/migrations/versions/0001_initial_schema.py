@@ -246,7 +246,12 @@ def upgrade() -> None:
     )
     op.create_table(
         "events",
-        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
         sa.Column("source", sa.String(length=64), nullable=False),
         sa.Column("message_id", sa.String(length=255), nullable=False),
         sa.Column("account_id", sa.Uuid(), nullable=True),
