@@ -36,7 +36,9 @@ serve: $(STAMP)
 	$(BIN)/tenure serve
 
 bench: $(STAMP)
-	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	$(BIN)/python benchmarks/accounts_list.py
+	$(BIN)/python benchmarks/sim.py
+	$(BIN)/python benchmarks/sim.py --load
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info
