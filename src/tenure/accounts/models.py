@@ -68,6 +68,10 @@ class Account(Base):
     )
     tags: Mapped[list[str]] = mapped_column(default=list)
     traits: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Timestamp of the newest `group` call applied: an older one arriving later loses.
+    traits_at: Mapped[datetime | None]
+    # Set when new data may change the account's scores; the health engine clears it.
+    rescore_requested_at: Mapped[datetime | None] = mapped_column(index=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -90,8 +94,20 @@ class Contact(Base):
     # Channel -> granted (email, sms, in_app, ...); absent means no recorded consent.
     consents: Mapped[dict[str, Any]] = mapped_column(default=dict)
     traits: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Timestamp of the newest `identify` applied: an older one arriving later loses.
+    traits_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class ContactAlias(Base):
+    """Another id the same person was known by (Segment `alias`, anonymous ids)."""
+
+    __tablename__ = "contact_aliases"
+
+    alias: Mapped[str] = mapped_column(String(255), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(255), index=True)
+    created_at: Mapped[datetime]
 
 
 class SubscriptionChange(Base):

@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenure.db import Base
@@ -18,6 +18,19 @@ class Event(Base):
         UniqueConstraint("source", "message_id"),
         Index("ix_events_account_timestamp", "account_id", "timestamp"),
         Index("ix_events_contact_timestamp", "contact_id", "timestamp"),
+        # Events waiting for their account or contact to arrive (linked when they do).
+        Index(
+            "ix_events_unlinked_group",
+            "group_external_id",
+            sqlite_where=text("account_id IS NULL"),
+            postgresql_where=text("account_id IS NULL"),
+        ),
+        Index(
+            "ix_events_unlinked_user",
+            "user_external_id",
+            sqlite_where=text("contact_id IS NULL"),
+            postgresql_where=text("contact_id IS NULL"),
+        ),
     )
 
     # A sequence, not a UUID: events are the largest table and only ever appended; the
