@@ -64,7 +64,8 @@ def pg_database() -> Iterator[str]:
             "postgresql+psycopg://postgres@127.0.0.1:5432/test)"
         )
     base = make_url(Settings(database_url=PG_URL).database_url)
-    name = f"tenure_test_{_worker()}"
+    # The pid keeps two test runs on one server (two checkouts, CI and a laptop) apart.
+    name = f"tenure_test_{_worker()}_{os.getpid()}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
