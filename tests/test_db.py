@@ -78,3 +78,11 @@ def test_foreign_keys_are_enforced(db: Session) -> None:
     db.add(Contact(external_id="u1", account_id=uuid.uuid4(), created_at=NOW, updated_at=NOW))
     with pytest.raises(Exception, match=r"(?i)foreign key"):
         db.flush()
+
+
+def test_migrations_and_models_agree(engine: Engine) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []

@@ -17,16 +17,20 @@ from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tenure import __version__
+from tenure.accounts.api import contacts_router, subscriptions_router
 from tenure.accounts.api import router as accounts_router
 from tenure.auth.api import router as auth_router
 from tenure.clock import Clock, SystemClock
 from tenure.config import Settings, get_settings
 from tenure.db import make_engine, make_session_factory
 from tenure.deps import AppState
+from tenure.ingest.api import router as metrics_router
+from tenure.ingest.tracking import router as tracking_router
 from tenure.kit.errors import TenureError
 from tenure.kit.problems import problem_response
 from tenure.logging import get_logger
 from tenure.monitor.api import router as monitor_router
+from tenure.support.api import router as support_router
 from tenure.web import errors as web_errors
 from tenure.web.routes import LoginRequired
 from tenure.web.routes import router as web_router
@@ -192,7 +196,12 @@ def create_app(
         )
 
     app.include_router(monitor_router)
+    app.include_router(tracking_router)
+    app.include_router(metrics_router)
     app.include_router(auth_router)
     app.include_router(accounts_router)
+    app.include_router(contacts_router)
+    app.include_router(subscriptions_router)
+    app.include_router(support_router)
     app.include_router(web_router)
     return app

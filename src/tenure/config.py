@@ -37,6 +37,18 @@ class Settings(BaseSettings):
     log_level: LogLevel = "INFO"
     session_max_age_hours: int = Field(24 * 7, ge=1)
     secure_cookies: bool | None = Field(None, description="Defaults to true in production")
+    ingest_max_request_bytes: int = Field(
+        16 * 2**20, ge=64 * 1024, description="Cap on a decompressed tracking request"
+    )
+    ingest_rate_limit: str = Field(
+        "200/second", description="Tracking requests per write key (limits notation)"
+    )
+    ingest_max_clock_skew_hours: float = Field(
+        24, ge=0, description="Larger sentAt gaps are replays, not clock skew: not corrected"
+    )
+    metric_catalogue: Path | None = Field(
+        None, description="TOML file of event meanings (default: the wedding SaaS catalogue)"
+    )
     reporting_currency: str = Field("USD", pattern=r"^[A-Z]{3}$")
     fx_rates: dict[str, float] = Field(
         default_factory=dict, description='Value of one unit in USD, e.g. {"ARS": 0.0011}'

@@ -82,7 +82,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Connection) -> None:
-    conn.exec_driver_sql("BEGIN")
+    # Writers that read first (ingest) ask for IMMEDIATE: they take the write lock up front
+    # and wait for it (busy_timeout) instead of failing with SQLITE_BUSY on upgrade.
+    mode = conn.get_execution_options().get("sqlite_begin", "")
+    conn.exec_driver_sql(f"BEGIN {mode}".strip())
+
+
+def write_lock(session: Session) -> None:
+    """Start the session's transaction as a writer (BEGIN IMMEDIATE on SQLite)."""
+    session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

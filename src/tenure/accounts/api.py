@@ -6,19 +6,25 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
 
-from tenure.accounts import service
+from tenure.accounts import bulk, service
 from tenure.accounts.schemas import (
     AccountCreate,
     AccountPage,
     AccountRead,
     AccountUpdate,
+    BulkAccounts,
     ContactRead,
+    ContactUpsert,
     SortKey,
     Status,
+    SubscriptionChangeUpsert,
+    UpsertResult,
 )
 from tenure.auth.dependencies import Reader, Writer
 from tenure.deps import DB, State
+from tenure.kit.errors import NotFound
 
 router = APIRouter(prefix="/api/v1/accounts", tags=["accounts"])
 
@@ -35,13 +41,20 @@ def list_accounts(
     status: Status | None = None,
     owner_id: uuid.UUID | None = None,
     parent_id: uuid.UUID | None = None,
+    tag: Annotated[str | None, Query(max_length=100)] = None,
     sort: SortKey = "name",
     order: Annotated[str, Query(pattern="^(asc|desc)$")] = "asc",
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = 50,
 ) -> AccountPage:
     filters = service.AccountFilters(
-        q=q, category=category, plan=plan, status=status, owner_id=owner_id, parent_id=parent_id
+        q=q,
+        category=category,
+        plan=plan,
+        status=status,
+        owner_id=owner_id,
+        parent_id=parent_id,
+        tag=tag,
     )
     page = service.list_accounts(
         db, filters, sort=sort, descending=order == "desc", cursor=cursor, limit=limit
@@ -58,6 +71,12 @@ def list_accounts(
 def create_account(body: AccountCreate, db: DB, state: State, actor: Writer) -> AccountRead:
     account = service.create_account(db, body, actor=actor, now=state.clock.now(), fx=state.fx)
     return AccountRead.model_validate(account)
+
+
+@router.put("/bulk", response_model=UpsertResult, summary="Create or update up to 5,000 accounts")
+def bulk_upsert(body: BulkAccounts, db: DB, state: State, actor: Writer) -> UpsertResult:
+    """Matched by external_id; only the fields given are written. All or nothing."""
+    return bulk.upsert_accounts(db, body.accounts, actor=actor, now=state.clock.now(), fx=state.fx)
 
 
 @router.get("/{account_id}", response_model=AccountRead)
@@ -78,3 +97,63 @@ def update_account(
 @router.get("/{account_id}/contacts", response_model=list[ContactRead])
 def list_contacts(account_id: uuid.UUID, db: DB, _: Reader) -> list[ContactRead]:
     return [ContactRead.model_validate(c) for c in service.list_contacts(db, account_id)]
+
+
+class TagsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tags: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(min_length=1)
+
+
+@router.post("/{account_id}/tags", response_model=AccountRead)
+def add_tags(
+    account_id: uuid.UUID, body: TagsIn, db: DB, state: State, actor: Writer
+) -> AccountRead:
+    account = service.add_tags(db, account_id, body.tags, actor=actor, now=state.clock.now())
+    return AccountRead.model_validate(account)
+
+
+@router.delete("/{account_id}/tags/{tag}", response_model=AccountRead)
+def remove_tag(account_id: uuid.UUID, tag: str, db: DB, state: State, actor: Writer) -> AccountRead:
+    account = service.remove_tag(db, account_id, tag, actor=actor, now=state.clock.now())
+    return AccountRead.model_validate(account)
+
+
+contacts_router = APIRouter(prefix="/api/v1/contacts", tags=["contacts"])
+
+
+class BulkContacts(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    contacts: list[ContactUpsert] = Field(min_length=1, max_length=5000)
+
+
+@contacts_router.put("/bulk", response_model=UpsertResult, summary="Create or update contacts")
+def bulk_contacts(body: BulkContacts, db: DB, state: State, actor: Writer) -> UpsertResult:
+    return bulk.upsert_contacts(db, body.contacts, actor=actor, now=state.clock.now())
+
+
+@contacts_router.get("/{contact_id}", response_model=ContactRead)
+def get_contact(contact_id: uuid.UUID, db: DB, _: Reader) -> ContactRead:
+    contact = service.get_contact_by_id(db, contact_id)
+    if contact is None:
+        raise NotFound(f"no contact with id {contact_id}")
+    return ContactRead.model_validate(contact)
+
+
+subscriptions_router = APIRouter(prefix="/api/v1/subscription-changes", tags=["subscriptions"])
+
+
+class BulkChanges(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    changes: list[SubscriptionChangeUpsert] = Field(min_length=1, max_length=5000)
+
+
+@subscriptions_router.put(
+    "/bulk",
+    response_model=UpsertResult,
+    summary="Record MRR movements (new, expansion, churn, ...)",
+)
+def bulk_changes(body: BulkChanges, db: DB, state: State, actor: Writer) -> UpsertResult:
+    return bulk.upsert_subscription_changes(db, body.changes, actor=actor, now=state.clock.now())

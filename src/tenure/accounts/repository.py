@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, exists, func, or_, select, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from tenure.accounts.models import Account, Contact
@@ -22,13 +23,21 @@ class AccountFilters:
     status: str | None = None
     owner_id: uuid.UUID | None = None
     parent_id: uuid.UUID | None = None
+    tag: str | None = None
 
 
 def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def filtered(filters: AccountFilters) -> Select[Account]:
+def _has_tag(dialect: str, tag: str) -> ColumnElement[bool]:
+    if dialect == "postgresql":
+        return type_coerce(Account.tags, JSONB).contains([tag])
+    each = func.json_each(Account.tags).table_valued("value")
+    return exists(select(1).select_from(each).where(each.c.value == tag))
+
+
+def filtered(filters: AccountFilters, dialect: str = "sqlite") -> Select[Account]:
     query = select(Account)
     if filters.q:
         needle = filters.q.strip().lower()
@@ -48,11 +57,17 @@ def filtered(filters: AccountFilters) -> Select[Account]:
         query = query.where(Account.owner_id == filters.owner_id)
     if filters.parent_id:
         query = query.where(Account.parent_id == filters.parent_id)
+    if filters.tag:
+        query = query.where(_has_tag(dialect, filters.tag))
     return query
 
 
+def dialect_of(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
 def count(session: Session, filters: AccountFilters) -> int:
-    sub = filtered(filters).with_only_columns(Account.id).subquery()
+    sub = filtered(filters, dialect_of(session)).with_only_columns(Account.id).subquery()
     return session.scalar(select(func.count()).select_from(sub)) or 0
 
 
@@ -127,3 +142,11 @@ def ids(*, hemisphere: str | None = None) -> Select[Any]:
     if hemisphere:
         query = query.where(Account.hemisphere == hemisphere)
     return query
+
+
+def contact_by_id(session: Session, contact_id: uuid.UUID) -> Contact | None:
+    return session.get(Contact, contact_id)
+
+
+def contact_by_external_id(session: Session, external_id: str) -> Contact | None:
+    return session.scalar(select(Contact).where(Contact.external_id == external_id))

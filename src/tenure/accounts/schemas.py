@@ -118,3 +118,73 @@ class ContactRead(BaseModel):
     last_seen_at: datetime | None
     consents: dict[str, Any]
     traits: dict[str, Any]
+
+
+class AccountUpsert(BaseModel):
+    """One account of a bulk upsert or import, matched by external_id; absent fields stay."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    external_id: str = Field(min_length=1, max_length=255)
+    name: str | None = Field(None, min_length=1, max_length=255)
+    category: str | None = Field(None, max_length=64)
+    plan: str | None = Field(None, max_length=64)
+    mrr_cents: int | None = Field(None, ge=0)
+    currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
+    country: str | None = Field(None, pattern=r"^[A-Z]{2}$")
+    hemisphere: Literal["north", "south"] | None = None
+    timezone: str | None = None
+    status: Status | None = None
+    signup_at: AwareDatetime | None = None
+    churned_at: AwareDatetime | None = None
+    churn_reason: str | None = Field(None, max_length=255)
+    parent_external_id: str | None = Field(None, max_length=255)
+    tags: list[str] | None = None
+    traits: dict[str, Any] | None = None
+
+    _tz = field_validator("timezone")(_check_timezone)
+
+
+class ContactUpsert(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    external_id: str = Field(min_length=1, max_length=255)
+    account_external_id: str | None = Field(None, max_length=255)
+    email: str | None = Field(None, max_length=320)
+    name: str | None = Field(None, max_length=255)
+    phone: str | None = Field(None, max_length=64)
+    role: str | None = Field(None, max_length=64)
+    timezone: str | None = None
+    consents: dict[str, bool] | None = None
+    traits: dict[str, Any] | None = None
+
+    _tz = field_validator("timezone")(_check_timezone)
+
+
+ChangeKind = Literal["new", "expansion", "contraction", "failed_payment", "churn", "reactivation"]
+
+
+class SubscriptionChangeUpsert(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    external_id: str | None = Field(None, max_length=255)
+    account_external_id: str = Field(min_length=1, max_length=255)
+    kind: ChangeKind
+    mrr_before_cents: int = Field(0, ge=0)
+    mrr_after_cents: int = Field(0, ge=0)
+    currency: str = Field("USD", pattern=r"^[A-Z]{3}$")
+    plan: str | None = Field(None, max_length=64)
+    reason: str | None = Field(None, max_length=255)
+    occurred_at: AwareDatetime
+
+
+class UpsertResult(BaseModel):
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+class BulkAccounts(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    accounts: list[AccountUpsert] = Field(min_length=1, max_length=5000)

@@ -83,7 +83,7 @@ def list_accounts(
         raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}", field="limit")
     return paginate(
         session,
-        repo.filtered(filters),
+        repo.filtered(filters, repo.dialect_of(session)),
         sort_column=SORTS[sort],
         id_column=Account.id,
         descending=descending,
@@ -301,3 +301,53 @@ def bulk_insert_subscription_changes(session: Session, columns: Mapping[str, Seq
 def ids_query(*, hemisphere: str | None = None) -> Select[Any]:
     """A subquery of account ids, for other domains to filter their rows by account traits."""
     return repo.ids(hemisphere=hemisphere)
+
+
+def get_contact_by_id(session: Session, contact_id: uuid.UUID) -> Contact | None:
+    """The contact with this id, or None (for other domains resolving references)."""
+    return repo.contact_by_id(session, contact_id)
+
+
+def get_contact_by_external_id(session: Session, external_id: str) -> Contact | None:
+    """The contact with this external id (the SDK `userId`), or None."""
+    return repo.contact_by_external_id(session, external_id)
+
+
+def add_tags(
+    session: Session, account_id: uuid.UUID, tags: Sequence[str], *, actor: Actor, now: datetime
+) -> Account:
+    """Add tags (kept unique, in order of first use)."""
+    account = get_account(session, account_id)
+    merged = list(dict.fromkeys([*account.tags, *(t.strip() for t in tags if t.strip())]))
+    if merged != account.tags:
+        auth_service.audit(
+            session,
+            actor,
+            "account.tag",
+            now=now,
+            target_type="account",
+            target_id=account.id,
+            details={"added": sorted(set(merged) - set(account.tags))},
+        )
+        account.tags = merged
+        account.updated_at = now
+    return account
+
+
+def remove_tag(
+    session: Session, account_id: uuid.UUID, tag: str, *, actor: Actor, now: datetime
+) -> Account:
+    account = get_account(session, account_id)
+    if tag in account.tags:
+        account.tags = [t for t in account.tags if t != tag]
+        account.updated_at = now
+        auth_service.audit(
+            session,
+            actor,
+            "account.untag",
+            now=now,
+            target_type="account",
+            target_id=account.id,
+            details={"removed": tag},
+        )
+    return account

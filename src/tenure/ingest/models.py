@@ -69,3 +69,18 @@ class UsageDaily(Base):
     day: Mapped[date] = mapped_column(primary_key=True)
     metric: Mapped[str] = mapped_column(String(255), primary_key=True)
     count: Mapped[int] = mapped_column(default=0)
+
+
+class ActiveDay(Base):
+    """A contact was active on a (local) day: makes `$active_users` exact under resends and
+    late events, without rereading events."""
+
+    __tablename__ = "active_days"
+
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(primary_key=True)
+    contact_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True
+    )

@@ -80,3 +80,113 @@ def bulk_insert(session: Session, model: type[Any], columns: Mapping[str, Sequen
         list(zip(*cols, strict=True)),
     )
     return n
+
+
+def _converted(
+    session: Session, model: type[Any], columns: Mapping[str, Sequence[Any]]
+) -> tuple[list[str], list[tuple[Any, ...]], str]:
+    """Column names, rows converted for the driver, and the driver's placeholder."""
+    table: Table = model.__table__
+    conn = session.connection()
+    dialect = conn.dialect
+    names = list(columns)
+    cols: list[list[Any]] = []
+    for name in names:
+        column_type = table.c[name].type
+        values = columns[name]
+        if dialect.name == "postgresql":
+            if isinstance(column_type, JSON):
+                values = [None if v is None else Jsonb(v) for v in values]
+            cols.append(list(values))
+            continue
+        process: Callable[[Any], Any] | None = column_type._cached_bind_processor(dialect)
+        if isinstance(column_type, JSON):
+            process = _json_fast(process)
+        cols.append([process(v) for v in values] if process else list(values))
+    placeholder = "%s" if dialect.name == "postgresql" else "?"
+    return names, list(zip(*cols, strict=True)), placeholder
+
+
+def insert_ignoring_conflicts(
+    session: Session, model: type[Any], columns: Mapping[str, Sequence[Any]], keys: Sequence[str]
+) -> None:
+    """INSERT ... ON CONFLICT (keys) DO NOTHING, as one driver-level executemany."""
+    names, rows, ph = _converted(session, model, columns)
+    if not rows:
+        return
+    table: Table = model.__table__
+    quoted = ", ".join(f'"{c}"' for c in names)
+    sql = (
+        f'INSERT INTO "{table.name}" ({quoted}) VALUES ({", ".join(ph for _ in names)}) '  # noqa: S608
+        f"ON CONFLICT ({', '.join(keys)}) DO NOTHING"
+    )
+    session.connection().exec_driver_sql(sql, rows)
+
+
+def add_to_counts(
+    session: Session,
+    model: type[Any],
+    columns: Mapping[str, Sequence[Any]],
+    keys: Sequence[str],
+    counter: str,
+) -> None:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE SET counter = counter + new, as one executemany."""
+    names, rows, ph = _converted(session, model, columns)
+    if not rows:
+        return
+    table: Table = model.__table__
+    quoted = ", ".join(f'"{c}"' for c in names)
+    sql = (
+        f'INSERT INTO "{table.name}" ({quoted}) VALUES ({", ".join(ph for _ in names)}) '  # noqa: S608
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
+        f'"{counter}" = "{table.name}"."{counter}" + excluded."{counter}"'
+    )
+    session.connection().exec_driver_sql(sql, rows)
+
+
+def placeholder(session: Session) -> str:
+    return "%s" if session.connection().dialect.name == "postgresql" else "?"
+
+
+def driver_rows(
+    session: Session, model: type[Any], columns: Mapping[str, Sequence[Any]]
+) -> list[tuple[Any, ...]]:
+    """Rows converted the way the driver expects them, for raw executemany statements."""
+    return _converted(session, model, columns)[1]
+
+
+def insert_returning(
+    session: Session,
+    model: type[Any],
+    columns: Mapping[str, Sequence[Any]],
+    keys: Sequence[str],
+    returning: Sequence[str],
+) -> list[tuple[Any, ...]]:
+    """Multi-row INSERT ... ON CONFLICT (keys) DO NOTHING RETURNING: which rows were new.
+
+    Returns, for each row actually inserted, the original (unconverted) values of the
+    `returning` columns. A few large statements instead of one per row.
+    """
+    names, rows, ph = _converted(session, model, columns)
+    if not rows:
+        return []
+    table: Table = model.__table__
+    position = [names.index(r) for r in returning]
+    originals = list(zip(*(columns[r] for r in returning), strict=True))
+    by_driver = {tuple(row[p] for p in position): originals[i] for i, row in enumerate(rows)}
+    quoted = ", ".join(f'"{c}"' for c in names)
+    one = "(" + ", ".join(ph for _ in names) + ")"
+    per_statement = max(1, 30000 // len(names))
+    found: list[tuple[Any, ...]] = []
+    conn = session.connection()
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        sql = (
+            f'INSERT INTO "{table.name}" ({quoted}) VALUES {", ".join(one for _ in chunk)} '  # noqa: S608
+            f"ON CONFLICT ({', '.join(keys)}) DO NOTHING "
+            f"RETURNING {', '.join(chr(34) + r + chr(34) for r in returning)}"
+        )
+        params = tuple(value for row in chunk for value in row)
+        for out in conn.exec_driver_sql(sql, params):
+            found.append(by_driver[tuple(out)])
+    return found

@@ -13,7 +13,11 @@ from tenure.db import Base, new_id
 
 class SupportInteraction(Base):
     __tablename__ = "support_interactions"
-    __table_args__ = (Index("ix_support_interactions_account_opened", "account_id", "opened_at"),)
+    __table_args__ = (
+        Index("ix_support_interactions_account_opened", "account_id", "opened_at"),
+        # The API lists the whole portfolio newest first: keyset pages walk this index.
+        Index("ix_support_interactions_opened", "opened_at", "id"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     external_id: Mapped[str | None] = mapped_column(String(255), unique=True)
@@ -39,7 +43,10 @@ class SupportInteraction(Base):
 
 class SurveyResponse(Base):
     __tablename__ = "survey_responses"
-    __table_args__ = (Index("ix_survey_responses_account_at", "account_id", "responded_at"),)
+    __table_args__ = (
+        Index("ix_survey_responses_account_at", "account_id", "responded_at"),
+        Index("ix_survey_responses_responded", "responded_at", "id"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     external_id: Mapped[str | None] = mapped_column(String(255), unique=True)
@@ -47,7 +54,7 @@ class SurveyResponse(Base):
     contact_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("contacts.id", ondelete="SET NULL")
     )
-    kind: Mapped[str] = mapped_column(String(8))  # nps | csat
+    kind: Mapped[str] = mapped_column(String(8))  # nps | csat | ces
     score: Mapped[int]
     comment: Mapped[str | None] = mapped_column(Text)
     responded_at: Mapped[datetime]

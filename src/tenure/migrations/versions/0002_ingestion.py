@@ -22,6 +22,25 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_table(
+        "active_days",
+        sa.Column("account_id", sa.Uuid(), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("contact_id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["accounts.id"],
+            name=op.f("fk_active_days_account_id_accounts"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["contact_id"],
+            ["contacts.id"],
+            name=op.f("fk_active_days_contact_id_contacts"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("account_id", "day", "contact_id", name=op.f("pk_active_days")),
+    )
+    op.create_table(
         "contact_aliases",
         sa.Column("alias", sa.String(length=255), nullable=False),
         sa.Column("external_id", sa.String(length=255), nullable=False),
@@ -91,3 +110,4 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_contact_aliases_external_id"))
 
     op.drop_table("contact_aliases")
+    op.drop_table("active_days")

@@ -1,0 +1,307 @@
+"""From validated tracking messages to stored facts, in the caller's transaction.
+
+Order of work for a batch: aliases, accounts (`group`), contacts (`identify` and first
+sightings), then the events themselves (new message ids only), the usage_daily rollup of the
+day each event happened, linking of events that were waiting for their account or contact,
+last-seen times, and rescore marks for every account whose data changed.
+
+Hot path: a batch of track calls touches accounts and contacts only through light Core
+queries (ids, timezones) and executemany statements; whole ORM rows are loaded only for the
+accounts and contacts that `group` and `identify` calls describe.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from tenure.accounts import sync
+from tenure.accounts.sync import AccountRef, ContactRef
+from tenure.ingest import repository as repo
+from tenure.ingest.messages import Message
+from tenure.ingest.rollup import ACTIVE_USERS, ALL_EVENTS
+from tenure.kit.money import DEFAULT_FX, FxRates
+
+ACTIVITY = frozenset({"track", "page", "screen"})
+_UTC = ZoneInfo("UTC")
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    received: int
+    stored: int
+    duplicates: int
+    linked: int
+
+
+@dataclass(frozen=True)
+class _Activity:
+    account_id: uuid.UUID
+    contact_id: uuid.UUID | None
+    timestamp: datetime
+    type: str
+    name: str | None
+
+
+def _metric(kind: str, name: str | None) -> str:
+    if kind == "page":
+        return "$page"
+    if kind == "screen":
+        return "$screen"
+    return name or "$unnamed"
+
+
+class _Zones:
+    """Local days per account timezone, cached for the batch."""
+
+    def __init__(self) -> None:
+        self._zones: dict[uuid.UUID, ZoneInfo] = {}
+
+    def know(self, account_id: uuid.UUID, timezone: str | None) -> None:
+        self._zones[account_id] = ZoneInfo(timezone) if timezone else _UTC
+
+    def missing(self, ids: set[uuid.UUID]) -> set[uuid.UUID]:
+        return ids - self._zones.keys()
+
+    def day(self, account_id: uuid.UUID, at: datetime) -> date:
+        return at.astimezone(self._zones.get(account_id, _UTC)).date()
+
+
+def _rollup(session: Session, items: list[_Activity], zones: _Zones) -> None:
+    """Add these (newly attributed) events to usage_daily, active users included."""
+    if not items:
+        return
+    counts: Counter[tuple[uuid.UUID, date, str]] = Counter()
+    active: set[tuple[uuid.UUID, date, uuid.UUID]] = set()
+    for item in items:
+        day = zones.day(item.account_id, item.timestamp)
+        counts[(item.account_id, day, _metric(item.type, item.name))] += 1
+        counts[(item.account_id, day, ALL_EVENTS)] += 1
+        if item.contact_id is not None:
+            active.add((item.account_id, day, item.contact_id))
+    # A contact already active that day (an earlier batch) is not counted again.
+    for account_id, day in repo.insert_active_days(
+        session, [{"account_id": a, "day": d, "contact_id": c} for a, d, c in active]
+    ):
+        counts[(account_id, day, ACTIVE_USERS)] += 1
+    repo.add_usage(
+        session,
+        [{"account_id": a, "day": d, "metric": m, "count": n} for (a, d, m), n in counts.items()],
+    )
+
+
+def _canonical(user: str | None, aliases: dict[str, str]) -> str | None:
+    for _ in range(8):  # alias chains are short; the bound guards against cycles
+        if user is None or user not in aliases:
+            return user
+        user = aliases[user]
+    return user
+
+
+def ingest(
+    session: Session,
+    messages: list[Message],
+    *,
+    source: str,
+    now: datetime,
+    fx: FxRates = DEFAULT_FX,
+) -> IngestResult:
+    """Store a validated batch; duplicates (same source and message id) change nothing."""
+    if not messages:
+        return IngestResult(0, 0, 0, 0)
+    received = len(messages)
+    # The same message twice in one batch (an SDK retry that merged queues) is one message.
+    messages = list({m.message_id: m for m in reversed(messages)}.values())[::-1]
+    by_time = sorted(messages, key=lambda m: m.timestamp)
+
+    # Identities: aliases known before, and those this batch declares.
+    ids = {m.user_id for m in messages if m.user_id} | {
+        m.anonymous_id for m in messages if m.anonymous_id
+    }
+    aliases = sync.resolve_aliases(session, ids)
+    for m in by_time:
+        pair = None
+        if m.type == "alias" and m.previous_id and m.user_id:
+            pair = (m.previous_id, m.user_id)
+        elif m.type == "identify" and m.user_id and m.anonymous_id:
+            pair = (m.anonymous_id, m.user_id)
+        if pair and pair[0] != pair[1] and aliases.get(pair[0]) != pair[1]:
+            aliases[pair[0]] = pair[1]
+            sync.record_alias(session, pair[0], pair[1], now=now)
+
+    def user_of(m: Message) -> str | None:
+        if m.user_id:
+            return _canonical(m.user_id, aliases)
+        return _canonical(aliases.get(m.anonymous_id or ""), aliases)
+
+    zones = _Zones()
+    touched: set[uuid.UUID] = set()
+
+    # Accounts: full rows only for group calls (oldest first, so the newest traits win).
+    group_calls = [m for m in by_time if m.type == "group" and m.group_id]
+    full = sync.accounts_by_external_id(session, {m.group_id for m in group_calls if m.group_id})
+    new_accounts: set[str] = set()
+    for m in group_calls:
+        assert m.group_id is not None
+        account, created = sync.apply_group(
+            session, m.group_id, m.traits, at=m.timestamp, now=now, known=full, fx=fx
+        )
+        touched.add(account.id)
+        if created:
+            new_accounts.add(m.group_id)
+    accounts: dict[str, AccountRef] = {e: AccountRef(a.id, e, a.timezone) for e, a in full.items()}
+    accounts.update(
+        sync.account_refs(session, {m.group_id for m in messages if m.group_id} - accounts.keys())
+    )
+
+    # Contacts: full rows for identify calls; refs for everyone else; new ones in one insert.
+    identify_calls = [m for m in by_time if m.type == "identify"]
+    people = sync.contacts_by_external_id(session, {u for m in identify_calls if (u := user_of(m))})
+    new_users: set[str] = set()
+    for m in identify_calls:
+        user = user_of(m)
+        if user is None:
+            continue
+        tz = m.context.get("timezone")
+        _, created = sync.apply_identify(
+            session,
+            user,
+            m.traits,
+            m.set_once,
+            at=m.timestamp,
+            now=now,
+            known=people,
+            timezone=tz if isinstance(tz, str) else None,
+        )
+        if created:
+            new_users.add(user)
+    session.flush()
+    contacts: dict[str, ContactRef] = {
+        e: ContactRef(c.id, e, c.account_id) for e, c in people.items()
+    }
+    users = {u for m in messages if (u := user_of(m))}
+    contacts.update(sync.contact_refs(session, users - contacts.keys()))
+    unseen = users - contacts.keys()
+    contacts.update(sync.create_contacts(session, unseen, now=now))
+    new_users |= unseen
+
+    # Who belongs to which account: the group of the message, else the contact's account.
+    moved: dict[uuid.UUID, uuid.UUID] = {}
+    adopted: set[str] = set()
+    for m in by_time:
+        user = user_of(m)
+        group = accounts.get(m.group_id) if m.group_id else None
+        person = contacts.get(user) if user else None
+        if group is not None and person is not None and person.account_id != group.id:
+            if person.account_id is None:
+                adopted.add(person.external_id)
+            person.account_id = group.id
+            moved[person.id] = group.id
+    sync.set_contact_accounts(session, moved)
+
+    rows: list[dict[str, Any]] = []
+    for m in messages:
+        user = user_of(m)
+        person = contacts.get(user) if user else None
+        group = accounts.get(m.group_id) if m.group_id else None
+        rows.append(
+            {
+                "source": source,
+                "message_id": m.message_id,
+                "account_id": group.id if group else (person.account_id if person else None),
+                "contact_id": person.id if person else None,
+                "user_external_id": m.user_id,
+                "anonymous_id": m.anonymous_id,
+                "group_external_id": m.group_id,
+                "type": m.type,
+                "name": m.event,
+                "properties": m.properties,
+                "context": m.context,
+                "timestamp": m.timestamp,
+                "sent_at": m.sent_at,
+                "received_at": now,
+                "flags": m.flags,
+            }
+        )
+    new = repo.insert_new_events(session, rows)  # message ids actually stored
+
+    for ref in accounts.values():
+        zones.know(ref.id, ref.timezone)
+    account_ids = {r["account_id"] for r in rows if r["account_id"] is not None}
+    for ref in sync.account_refs_by_id(session, zones.missing(account_ids)).values():
+        zones.know(ref.id, ref.timezone)
+    fresh = [
+        _Activity(r["account_id"], r["contact_id"], r["timestamp"], r["type"], r["name"])
+        for r in rows
+        if r["message_id"] in new and r["account_id"] is not None and r["type"] in ACTIVITY
+    ]
+    _rollup(session, fresh, zones)
+    touched.update(a.account_id for a in fresh)
+
+    linked = _link_waiting(
+        session, new_accounts, new_users | adopted, aliases, accounts, contacts, zones, touched
+    )
+
+    seen: dict[uuid.UUID, datetime] = {}
+    for r in rows:
+        cid = r["contact_id"]
+        if cid is not None and r["type"] in ACTIVITY and r["message_id"] in new:
+            seen[cid] = max(seen.get(cid, r["timestamp"]), r["timestamp"])
+    sync.touch_last_seen(session, seen)
+    sync.mark_for_rescore(session, touched, now=now)
+    return IngestResult(
+        received=received,
+        stored=len(new),
+        duplicates=received - len(new),
+        linked=linked,
+    )
+
+
+def _link_waiting(
+    session: Session,
+    new_accounts: set[str],
+    users: set[str],
+    aliases: dict[str, str],
+    accounts: dict[str, AccountRef],
+    contacts: dict[str, ContactRef],
+    zones: _Zones,
+    touched: set[uuid.UUID],
+) -> int:
+    """Attach events that arrived before their account or contact, and roll them up."""
+    alias_names = {alias for alias, target in aliases.items() if target in users}
+    waiting = repo.waiting_events(
+        session, group_ids=new_accounts, user_ids=users | alias_names, anonymous_ids=alias_names
+    )
+    if not waiting:
+        return 0
+    by_contact_id = {c.id: c for c in contacts.values()}
+    updates: list[dict[str, Any]] = []
+    attributed: list[_Activity] = []
+    for event in waiting:
+        contact_id, account_id = event.contact_id, event.account_id
+        if contact_id is None:
+            user = _canonical(event.user_external_id, aliases) or _canonical(
+                aliases.get(event.anonymous_id or ""), aliases
+            )
+            person = contacts.get(user) if user else None
+            contact_id = person.id if person else None
+        if account_id is None:
+            group = accounts.get(event.group_external_id) if event.group_external_id else None
+            owner = by_contact_id.get(contact_id) if contact_id else None
+            account_id = group.id if group else (owner.account_id if owner else None)
+            if account_id is not None and event.type in ACTIVITY:
+                attributed.append(
+                    _Activity(account_id, contact_id, event.timestamp, event.type, event.name)
+                )
+        if (contact_id, account_id) != (event.contact_id, event.account_id):
+            updates.append({"eid": event.id, "aid": account_id, "cid": contact_id})
+    repo.link_events(session, updates)
+    _rollup(session, attributed, zones)
+    touched.update(a.account_id for a in attributed)
+    return len(attributed)
