@@ -17,7 +17,12 @@ from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tenure import __version__
-from tenure.accounts.api import contacts_router, subscriptions_router
+from tenure.accounts.api import (
+    contacts_router,
+    notes_router,
+    periods_router,
+    subscriptions_router,
+)
 from tenure.accounts.api import router as accounts_router
 from tenure.auth.api import router as auth_router
 from tenure.clock import Clock, SystemClock
@@ -202,6 +207,8 @@ def create_app(
     app.include_router(accounts_router)
     app.include_router(contacts_router)
     app.include_router(subscriptions_router)
+    app.include_router(periods_router)
+    app.include_router(notes_router)
     app.include_router(support_router)
     app.include_router(web_router)
     return app

@@ -17,9 +17,13 @@ from tenure.accounts.schemas import (
     BulkAccounts,
     ContactRead,
     ContactUpsert,
+    NoteCreate,
+    NoteRead,
     SortKey,
     Status,
     SubscriptionChangeUpsert,
+    SubscriptionPeriodRead,
+    SubscriptionPeriodUpsert,
     UpsertResult,
 )
 from tenure.auth.dependencies import Reader, Writer
@@ -157,3 +161,47 @@ class BulkChanges(BaseModel):
 )
 def bulk_changes(body: BulkChanges, db: DB, state: State, actor: Writer) -> UpsertResult:
     return bulk.upsert_subscription_changes(db, body.changes, actor=actor, now=state.clock.now())
+
+
+class BulkPeriods(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    periods: list[SubscriptionPeriodUpsert] = Field(min_length=1, max_length=5000)
+
+
+periods_router = APIRouter(prefix="/api/v1/subscription-periods", tags=["subscriptions"])
+
+
+@periods_router.put(
+    "/bulk", response_model=UpsertResult, summary="Record billing periods (start, end, MRR, plan)"
+)
+def bulk_periods(body: BulkPeriods, db: DB, state: State, actor: Writer) -> UpsertResult:
+    return bulk.upsert_subscription_periods(db, body.periods, actor=actor, now=state.clock.now())
+
+
+@router.get("/{account_id}/subscription-periods", response_model=list[SubscriptionPeriodRead])
+def list_periods(account_id: uuid.UUID, db: DB, _: Reader) -> list[SubscriptionPeriodRead]:
+    return [SubscriptionPeriodRead.model_validate(p) for p in service.list_periods(db, account_id)]
+
+
+@router.get("/{account_id}/notes", response_model=list[NoteRead])
+def list_notes(account_id: uuid.UUID, db: DB, _: Reader) -> list[NoteRead]:
+    return [NoteRead.model_validate(n) for n in service.list_notes(db, account_id)]
+
+
+@router.post("/{account_id}/notes", response_model=NoteRead, status_code=201)
+def add_note(
+    account_id: uuid.UUID, body: NoteCreate, db: DB, state: State, actor: Writer
+) -> NoteRead:
+    note = service.add_note(
+        db, account_id, body.body, pinned=body.pinned, actor=actor, now=state.clock.now()
+    )
+    return NoteRead.model_validate(note)
+
+
+notes_router = APIRouter(prefix="/api/v1/notes", tags=["accounts"])
+
+
+@notes_router.delete("/{note_id}", status_code=204)
+def delete_note(note_id: uuid.UUID, db: DB, state: State, actor: Writer) -> None:
+    service.delete_note(db, note_id, actor=actor, now=state.clock.now())

@@ -14,11 +14,18 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from tenure.accounts import sync_repository as repo
-from tenure.accounts.models import Account, AccountStatus, Contact, SubscriptionChange
+from tenure.accounts.models import (
+    Account,
+    AccountStatus,
+    Contact,
+    SubscriptionChange,
+    SubscriptionPeriod,
+)
 from tenure.accounts.schemas import (
     AccountUpsert,
     ContactUpsert,
     SubscriptionChangeUpsert,
+    SubscriptionPeriodUpsert,
     UpsertResult,
 )
 from tenure.accounts.service import hemisphere_of
@@ -266,6 +273,62 @@ def upsert_subscription_changes(
             "subscription_change.bulk_upsert",
             now=now,
             target_type="subscription_change",
+            details=result.model_dump(),
+        )
+    return result
+
+
+def upsert_subscription_periods(
+    session: Session,
+    rows: Sequence[SubscriptionPeriodUpsert],
+    *,
+    actor: Actor,
+    now: datetime,
+    audit: bool = True,
+) -> UpsertResult:
+    """Record billing periods; rows with an external id already stored are updated."""
+    result = UpsertResult()
+    accounts = {
+        a.external_id: a
+        for a in repo.accounts_by_external_ids(session, {r.account_external_id for r in rows})
+    }
+    known = {
+        p.external_id: p
+        for p in repo.periods_by_external_ids(
+            session, {r.external_id for r in rows if r.external_id}
+        )
+    }
+    for position, row in enumerate(rows):
+        account = accounts.get(row.account_external_id)
+        if account is None:
+            raise RowInvalid(
+                position, f"account {row.account_external_id} does not exist", "account_external_id"
+            )
+        values = row.model_dump(exclude={"account_external_id", "external_id"})
+        values["account_id"] = account.id
+        period = known.get(row.external_id) if row.external_id else None
+        if period is None:
+            period = SubscriptionPeriod(
+                id=uuid.uuid4(), external_id=row.external_id, created_at=now, updated_at=now
+            )
+            _apply(period, values)
+            session.add(period)
+            if row.external_id:
+                known[row.external_id] = period
+            result.created += 1
+        elif _apply(period, values):
+            period.updated_at = now
+            result.updated += 1
+        else:
+            result.unchanged += 1
+    session.flush()
+    if audit and (result.created or result.updated):
+        auth_service.audit(
+            session,
+            actor,
+            "subscription_period.bulk_upsert",
+            now=now,
+            target_type="subscription_period",
             details=result.model_dump(),
         )
     return result

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenure.db import Base, new_id
@@ -125,3 +125,40 @@ class SubscriptionChange(Base):
     reason: Mapped[str | None] = mapped_column(String(255))
     occurred_at: Mapped[datetime]
     created_at: Mapped[datetime]
+
+
+class SubscriptionPeriod(Base):
+    """A span during which the account paid a given MRR on a plan: the source of revenue and
+    churn facts (a period that ends without a successor is a churn candidate)."""
+
+    __tablename__ = "subscription_periods"
+    __table_args__ = (Index("ix_subscription_periods_account_start", "account_id", "started_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    external_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    plan: Mapped[str | None] = mapped_column(String(64))
+    mrr_cents: Mapped[int] = mapped_column(default=0)
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Note(Base):
+    """A CSM's note on an account."""
+
+    __tablename__ = "notes"
+    __table_args__ = (Index("ix_notes_account_created", "account_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    author_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="SET NULL")
+    )
+    author_label: Mapped[str] = mapped_column(String(320))
+    body: Mapped[str] = mapped_column(Text)
+    pinned: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, Select, exists, func, or_, select, type_co
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
-from tenure.accounts.models import Account, Contact
+from tenure.accounts.models import Account, Contact, Note, SubscriptionPeriod
 from tenure.kit.bulk import bulk_insert
 
 
@@ -150,3 +150,27 @@ def contact_by_id(session: Session, contact_id: uuid.UUID) -> Contact | None:
 
 def contact_by_external_id(session: Session, external_id: str) -> Contact | None:
     return session.scalar(select(Contact).where(Contact.external_id == external_id))
+
+
+def periods_of(session: Session, account_id: uuid.UUID) -> list[SubscriptionPeriod]:
+    return list(
+        session.scalars(
+            select(SubscriptionPeriod)
+            .where(SubscriptionPeriod.account_id == account_id)
+            .order_by(SubscriptionPeriod.started_at)
+        )
+    )
+
+
+def notes_of(session: Session, account_id: uuid.UUID) -> list[Note]:
+    return list(
+        session.scalars(
+            select(Note)
+            .where(Note.account_id == account_id)
+            .order_by(Note.pinned.desc(), Note.created_at.desc())
+        )
+    )
+
+
+def note_by_id(session: Session, note_id: uuid.UUID) -> Note | None:
+    return session.get(Note, note_id)

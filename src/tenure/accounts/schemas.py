@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tenure.accounts.models import AccountStatus
 
@@ -188,3 +188,52 @@ class BulkAccounts(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     accounts: list[AccountUpsert] = Field(min_length=1, max_length=5000)
+
+
+class SubscriptionPeriodUpsert(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    external_id: str | None = Field(None, max_length=255)
+    account_external_id: str = Field(min_length=1, max_length=255)
+    plan: str | None = Field(None, max_length=64)
+    mrr_cents: int = Field(ge=0)
+    currency: str = Field("USD", pattern=r"^[A-Z]{3}$")
+    started_at: AwareDatetime
+    ended_at: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> SubscriptionPeriodUpsert:
+        if self.ended_at is not None and self.ended_at <= self.started_at:
+            raise ValueError("ended_at must be after started_at")
+        return self
+
+
+class SubscriptionPeriodRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    account_id: uuid.UUID
+    external_id: str | None
+    plan: str | None
+    mrr_cents: int
+    currency: str
+    started_at: datetime
+    ended_at: datetime | None
+
+
+class NoteCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    body: str = Field(min_length=1, max_length=10_000)
+    pinned: bool = False
+
+
+class NoteRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    account_id: uuid.UUID
+    author_label: str
+    body: str
+    pinned: bool
+    created_at: datetime

@@ -17,13 +17,15 @@ from tenure.accounts.models import (
     AccountStatus,
     Contact,
     Hemisphere,
+    Note,
     SubscriptionChange,
+    SubscriptionPeriod,
 )
 from tenure.accounts.repository import AccountFilters
 from tenure.accounts.schemas import AccountCreate, AccountUpdate
 from tenure.auth import service as auth_service
 from tenure.kit.actor import Actor
-from tenure.kit.errors import Conflict, InvalidInput, NotFound
+from tenure.kit.errors import Conflict, Forbidden, InvalidInput, NotFound
 from tenure.kit.money import DEFAULT_FX, FxRates
 from tenure.kit.pagination import Page, paginate
 
@@ -351,3 +353,68 @@ def remove_tag(
             details={"removed": tag},
         )
     return account
+
+
+def list_periods(session: Session, account_id: uuid.UUID) -> list[SubscriptionPeriod]:
+    get_account(session, account_id)
+    return repo.periods_of(session, account_id)
+
+
+def list_notes(session: Session, account_id: uuid.UUID) -> list[Note]:
+    get_account(session, account_id)
+    return repo.notes_of(session, account_id)
+
+
+def add_note(
+    session: Session,
+    account_id: uuid.UUID,
+    body: str,
+    *,
+    actor: Actor,
+    now: datetime,
+    pinned: bool = False,
+) -> Note:
+    """A note on the account by the acting user or key (audited)."""
+    account = get_account(session, account_id)
+    note = Note(
+        account_id=account.id,
+        author_id=actor.user_id,
+        author_label=actor.label,
+        body=body.strip(),
+        pinned=pinned,
+        created_at=now,
+        updated_at=now,
+    )
+    if not note.body:
+        raise InvalidInput("a note cannot be empty", field="body")
+    session.add(note)
+    session.flush()
+    auth_service.audit(
+        session,
+        actor,
+        "note.create",
+        now=now,
+        target_type="account",
+        target_id=account.id,
+        details={"note_id": str(note.id)},
+    )
+    return note
+
+
+def delete_note(session: Session, note_id: uuid.UUID, *, actor: Actor, now: datetime) -> None:
+    """Authors delete their own notes; admins any note."""
+    note = repo.note_by_id(session, note_id)
+    if note is None:
+        raise NotFound(f"no note with id {note_id}")
+    if not actor.has_scope("admin") and (actor.user_id is None or actor.user_id != note.author_id):
+        raise Forbidden("only the author or an admin can delete this note")
+    session.delete(note)
+    auth_service.audit(
+        session,
+        actor,
+        "note.delete",
+        now=now,
+        target_type="account",
+        target_id=note.account_id,
+        details={"note_id": str(note_id)},
+    )

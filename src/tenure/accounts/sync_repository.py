@@ -9,7 +9,13 @@ from datetime import datetime
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from tenure.accounts.models import Account, Contact, ContactAlias, SubscriptionChange
+from tenure.accounts.models import (
+    Account,
+    Contact,
+    ContactAlias,
+    SubscriptionChange,
+    SubscriptionPeriod,
+)
 from tenure.kit.bulk import driver_rows, placeholder
 
 
@@ -136,4 +142,16 @@ def touch_last_seen(session: Session, pairs: list[dict[str, object]]) -> None:
         f"UPDATE contacts SET last_seen_at = {ph} WHERE id = {ph} "  # noqa: S608
         f"AND (last_seen_at IS NULL OR last_seen_at < {ph})",
         [(seen, cid, seen) for seen, cid in rows],
+    )
+
+
+def periods_by_external_ids(
+    session: Session, external_ids: Collection[str]
+) -> list[SubscriptionPeriod]:
+    if not external_ids:
+        return []
+    return list(
+        session.scalars(
+            select(SubscriptionPeriod).where(SubscriptionPeriod.external_id.in_(external_ids))
+        )
     )

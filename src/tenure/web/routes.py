@@ -286,6 +286,8 @@ def account_detail(
         "parent": parent,
         "children": accounts_service.list_children(db, account.id),
         "contacts": accounts_service.list_contacts(db, account.id),
+        "notes": accounts_service.list_notes(db, account.id),
+        "can_write": actor.has_scope("write"),
         "usage": _usage_chart(
             ingest_service.monthly_usage(
                 db, until=state.clock.now().date(), months=USAGE_MONTHS, account_id=account.id
@@ -387,3 +389,20 @@ def settings_revoke_key(
     record = auth_service.find_api_key(db, str(key_id))
     auth_service.revoke_api_key(db, record, actor=actor, now=state.clock.now())
     return RedirectResponse("/settings", status_code=303)
+
+
+@router.post("/accounts/{account_id}/notes")
+def account_add_note(
+    request: Request,
+    account_id: uuid.UUID,
+    db: DB,
+    state: State,
+    actor: PageActor,
+    body: Annotated[str, Form(max_length=10_000)] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    check_csrf(request, state, csrf)
+    if not actor.has_scope("write"):
+        raise Forbidden("viewers cannot add notes")
+    accounts_service.add_note(db, account_id, body, actor=actor, now=state.clock.now())
+    return RedirectResponse(f"/accounts/{account_id}#notes", status_code=303)
