@@ -221,6 +221,66 @@ def upsert_contacts(
     return result
 
 
+def _upsert_account_facts(
+    session: Session,
+    rows: Sequence[Any],  # SubscriptionChangeUpsert | SubscriptionPeriodUpsert
+    model: type[SubscriptionChange] | type[SubscriptionPeriod],
+    *,
+    actor: Actor,
+    now: datetime,
+    audit: bool,
+) -> UpsertResult:
+    """Facts about an account (MRR changes, billing periods) matched by their external id."""
+    result = UpsertResult()
+    accounts = {
+        a.external_id: a
+        for a in repo.accounts_by_external_ids(session, {r.account_external_id for r in rows})
+    }
+    known: dict[str, Any] = {
+        f.external_id: f
+        for f in repo.by_external_ids(
+            model, session, {r.external_id for r in rows if r.external_id}
+        )
+    }
+    timestamped = hasattr(model, "updated_at")
+    for position, row in enumerate(rows):
+        account = accounts.get(row.account_external_id)
+        if account is None:
+            raise RowInvalid(
+                position, f"account {row.account_external_id} does not exist", "account_external_id"
+            )
+        values = row.model_dump(exclude={"account_external_id", "external_id"})
+        values["account_id"] = account.id
+        fact: Any = known.get(row.external_id) if row.external_id else None
+        if fact is None:
+            fact = model(id=uuid.uuid4(), external_id=row.external_id, created_at=now)
+            if timestamped:
+                fact.updated_at = now
+            _apply(fact, values)
+            session.add(fact)
+            if row.external_id:
+                known[row.external_id] = fact
+            result.created += 1
+        elif _apply(fact, values):
+            if timestamped:
+                fact.updated_at = now
+            result.updated += 1
+        else:
+            result.unchanged += 1
+    session.flush()
+    if audit and (result.created or result.updated):
+        kind = model.__tablename__.removesuffix("s")
+        auth_service.audit(
+            session,
+            actor,
+            f"{kind}.bulk_upsert",
+            now=now,
+            target_type=kind,
+            details=result.model_dump(),
+        )
+    return result
+
+
 def upsert_subscription_changes(
     session: Session,
     rows: Sequence[SubscriptionChangeUpsert],
@@ -230,52 +290,9 @@ def upsert_subscription_changes(
     audit: bool = True,
 ) -> UpsertResult:
     """Record MRR movements; rows with an external id already stored are updated."""
-    result = UpsertResult()
-    accounts = {
-        a.external_id: a
-        for a in repo.accounts_by_external_ids(session, {r.account_external_id for r in rows})
-    }
-    known = {
-        c.external_id: c
-        for c in repo.changes_by_external_ids(
-            session, {r.external_id for r in rows if r.external_id}
-        )
-    }
-    for position, row in enumerate(rows):
-        account = accounts.get(row.account_external_id)
-        if account is None:
-            raise RowInvalid(
-                position, f"account {row.account_external_id} does not exist", "account_external_id"
-            )
-        values = row.model_dump(exclude={"account_external_id", "external_id"})
-        values["account_id"] = account.id
-        change = known.get(row.external_id) if row.external_id else None
-        if change is None:
-            change = SubscriptionChange(
-                id=uuid.uuid4(),
-                external_id=row.external_id,
-                created_at=now,
-                **{**values, "occurred_at": row.occurred_at.astimezone(UTC)},
-            )
-            session.add(change)
-            if row.external_id:
-                known[row.external_id] = change
-            result.created += 1
-        elif _apply(change, values):
-            result.updated += 1
-        else:
-            result.unchanged += 1
-    session.flush()
-    if audit and (result.created or result.updated):
-        auth_service.audit(
-            session,
-            actor,
-            "subscription_change.bulk_upsert",
-            now=now,
-            target_type="subscription_change",
-            details=result.model_dump(),
-        )
-    return result
+    return _upsert_account_facts(
+        session, rows, SubscriptionChange, actor=actor, now=now, audit=audit
+    )
 
 
 def upsert_subscription_periods(
@@ -286,49 +303,7 @@ def upsert_subscription_periods(
     now: datetime,
     audit: bool = True,
 ) -> UpsertResult:
-    """Record billing periods; rows with an external id already stored are updated."""
-    result = UpsertResult()
-    accounts = {
-        a.external_id: a
-        for a in repo.accounts_by_external_ids(session, {r.account_external_id for r in rows})
-    }
-    known = {
-        p.external_id: p
-        for p in repo.periods_by_external_ids(
-            session, {r.external_id for r in rows if r.external_id}
-        )
-    }
-    for position, row in enumerate(rows):
-        account = accounts.get(row.account_external_id)
-        if account is None:
-            raise RowInvalid(
-                position, f"account {row.account_external_id} does not exist", "account_external_id"
-            )
-        values = row.model_dump(exclude={"account_external_id", "external_id"})
-        values["account_id"] = account.id
-        period = known.get(row.external_id) if row.external_id else None
-        if period is None:
-            period = SubscriptionPeriod(
-                id=uuid.uuid4(), external_id=row.external_id, created_at=now, updated_at=now
-            )
-            _apply(period, values)
-            session.add(period)
-            if row.external_id:
-                known[row.external_id] = period
-            result.created += 1
-        elif _apply(period, values):
-            period.updated_at = now
-            result.updated += 1
-        else:
-            result.unchanged += 1
-    session.flush()
-    if audit and (result.created or result.updated):
-        auth_service.audit(
-            session,
-            actor,
-            "subscription_period.bulk_upsert",
-            now=now,
-            target_type="subscription_period",
-            details=result.model_dump(),
-        )
-    return result
+    """Record billing periods (start, end, MRR, plan); existing external ids are updated."""
+    return _upsert_account_facts(
+        session, rows, SubscriptionPeriod, actor=actor, now=now, audit=audit
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
@@ -62,18 +63,6 @@ def mark_for_rescore(session: Session, ids: Collection[uuid.UUID], now: datetime
             .values(rescore_requested_at=now)
             .execution_options(synchronize_session=False)
         )
-
-
-def changes_by_external_ids(
-    session: Session, external_ids: Collection[str]
-) -> list[SubscriptionChange]:
-    if not external_ids:
-        return []
-    return list(
-        session.scalars(
-            select(SubscriptionChange).where(SubscriptionChange.external_id.in_(external_ids))
-        )
-    )
 
 
 def account_refs(
@@ -145,13 +134,11 @@ def touch_last_seen(session: Session, pairs: list[dict[str, object]]) -> None:
     )
 
 
-def periods_by_external_ids(
-    session: Session, external_ids: Collection[str]
-) -> list[SubscriptionPeriod]:
+def by_external_ids(
+    model: type[SubscriptionChange] | type[SubscriptionPeriod],
+    session: Session,
+    external_ids: Collection[str],
+) -> list[Any]:
     if not external_ids:
         return []
-    return list(
-        session.scalars(
-            select(SubscriptionPeriod).where(SubscriptionPeriod.external_id.in_(external_ids))
-        )
-    )
+    return list(session.scalars(select(model).where(model.external_id.in_(external_ids))))
