@@ -20,11 +20,15 @@ def problem_response(
     headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> JSONResponse:
+    code = (type_slug or title.lower()).replace("-", "_").replace(" ", "_")
     body: dict[str, Any] = {
         "type": TYPE_BASE + type_slug if type_slug else "about:blank",
         "title": title,
         "status": status,
         "detail": detail,
+        # Tracking SDKs (RudderStack, Segment) read `code` and `message`; every client may.
+        "code": code,
+        "message": detail,
     }
     if instance:
         body["instance"] = instance
