@@ -285,28 +285,37 @@ def contact_refs(session: Session, external_ids: Collection[str]) -> dict[str, C
 def create_contacts(
     session: Session, external_ids: Collection[str], *, now: datetime
 ) -> dict[str, ContactRef]:
-    """Contacts known only by their id (first seen in a track call), inserted in one go."""
-    refs = {e: ContactRef(uuid.uuid4(), e, None) for e in external_ids}
+    """Contacts known only by their id (first seen in a track call), inserted in one go.
+
+    A concurrent batch may create the same contact first: the conflict is ignored and the
+    stored row is read back, so both batches agree on its id.
+    """
+    if not external_ids:
+        return {}
+    ordered = sorted(external_ids)
     repo.insert_contacts(
         session,
         [
             {
-                "id": r.id,
+                "id": uuid.uuid4(),
                 "external_id": e,
                 "consents": {},
                 "traits": {},
                 "created_at": now,
                 "updated_at": now,
             }
-            for e, r in refs.items()
+            for e in ordered
         ],
     )
-    return refs
+    return contact_refs(session, ordered)
 
 
 def set_contact_accounts(session: Session, pairs: Mapping[uuid.UUID, uuid.UUID]) -> None:
-    repo.set_contact_accounts(session, [{"cid": c, "aid": a} for c, a in pairs.items()])
+    # Sorted: concurrent batches update rows in one order and cannot deadlock.
+    ordered = sorted(pairs.items(), key=lambda p: str(p[0]))
+    repo.set_contact_accounts(session, [{"cid": c, "aid": a} for c, a in ordered])
 
 
 def touch_last_seen(session: Session, seen: Mapping[uuid.UUID, datetime]) -> None:
-    repo.touch_last_seen(session, [{"cid": c, "seen": at} for c, at in seen.items()])
+    ordered = sorted(seen.items(), key=lambda p: str(p[0]))
+    repo.touch_last_seen(session, [{"cid": c, "seen": at} for c, at in ordered])

@@ -7,7 +7,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from tenure.accounts.models import (
@@ -17,7 +17,7 @@ from tenure.accounts.models import (
     SubscriptionChange,
     SubscriptionPeriod,
 )
-from tenure.kit.bulk import driver_rows, placeholder
+from tenure.kit.bulk import driver_rows, insert_ignoring_conflicts, placeholder
 
 
 def accounts_by_external_ids(session: Session, external_ids: Collection[str]) -> list[Account]:
@@ -56,6 +56,7 @@ def add_alias(session: Session, alias: str, external_id: str, now: datetime) -> 
 
 
 def mark_for_rescore(session: Session, ids: Collection[uuid.UUID], now: datetime) -> None:
+    ids = sorted(ids, key=str)  # a fixed lock order: concurrent batches cannot deadlock
     if ids:
         session.execute(
             update(Account)
@@ -103,8 +104,11 @@ def contact_refs(
 
 
 def insert_contacts(session: Session, rows: list[dict[str, object]]) -> None:
+    """Insert contacts, skipping external ids that exist (a concurrent batch made them)."""
     if rows:
-        session.execute(insert(Contact), rows)
+        insert_ignoring_conflicts(
+            session, Contact, {k: [r[k] for r in rows] for k in rows[0]}, ["external_id"]
+        )
 
 
 def set_contact_accounts(session: Session, pairs: list[dict[str, object]]) -> None:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+import orjson
+
 MessageType = Literal["track", "identify", "group", "page", "screen", "alias"]
 TYPES: frozenset[str] = frozenset({"track", "identify", "group", "page", "screen", "alias"})
 MAX_MESSAGE_BYTES = 32 * 1024
@@ -122,7 +124,10 @@ def _event_time(
 
 
 def _size(raw: Mapping[str, Any]) -> int:
-    return len(json.dumps(raw, separators=(",", ":"), default=str))
+    try:
+        return len(orjson.dumps(raw))
+    except TypeError:  # a number orjson cannot represent (e.g. beyond 64 bits)
+        return len(json.dumps(raw, separators=(",", ":"), default=str))
 
 
 def segment_message(

@@ -17,7 +17,6 @@ class Event(Base):
     __table_args__ = (
         UniqueConstraint("source", "message_id"),
         Index("ix_events_account_timestamp", "account_id", "timestamp"),
-        Index("ix_events_contact_timestamp", "contact_id", "timestamp"),
         # Events waiting for their account or contact to arrive (linked when they do).
         Index(
             "ix_events_unlinked_group",

@@ -57,6 +57,7 @@ def insert_new_events(session: Session, rows: list[dict[str, Any]]) -> set[str]:
     """
     if not rows:
         return set()
+    rows = sorted(rows, key=lambda r: (r["source"], r["message_id"]))
     stored = insert_returning(
         session,
         Event,
@@ -70,6 +71,8 @@ def insert_new_events(session: Session, rows: list[dict[str, Any]]) -> set[str]:
 def add_usage(session: Session, rows: list[dict[str, Any]]) -> None:
     """Add counts to usage_daily rows, creating them when missing."""
     if rows:
+        # One order for every writer: two batches touching the same rows never deadlock.
+        rows = sorted(rows, key=lambda r: (str(r["account_id"]), r["day"], r["metric"]))
         add_to_counts(
             session,
             UsageDaily,
@@ -85,6 +88,7 @@ def insert_active_days(
     """Record (account, day, contact) activity; returns (account, day) of the new ones."""
     if not rows:
         return []
+    rows = sorted(rows, key=lambda r: (str(r["account_id"]), r["day"], str(r["contact_id"])))
     stored = insert_returning(
         session,
         ActiveDay,

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import math
+import threading
 import time
 import zlib
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import timedelta
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from limits import parse
@@ -99,8 +101,8 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 def _parse_json(body: bytes) -> Any:
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
         raise IngestError(400, "invalid_json", f"body is not valid JSON: {exc}") from exc
 
 
@@ -153,6 +155,16 @@ def _limiter(state: AppState) -> RateLimiter:
     return limiter
 
 
+_WRITERS: dict[int, threading.Lock] = {}
+
+
+def _writer(state: AppState) -> AbstractContextManager[object]:
+    """On SQLite, writers of this process queue on a lock instead of polling SQLite's."""
+    if not state.settings.is_sqlite:
+        return nullcontext()
+    return _WRITERS.setdefault(id(state), threading.Lock())
+
+
 def _store(state: AppState, key: str, messages_of: Callable[[TimeContext], list[Message]]) -> int:
     """Authenticate, validate and commit one request; runs in a worker thread."""
     now = state.clock.now()
@@ -177,9 +189,10 @@ def _store(state: AppState, key: str, messages_of: Callable[[TimeContext], list[
             raise IngestError(
                 400, "invalid_batch", f"nothing was stored: {summary}", errors=errors
             ) from exc
-        write_lock(session)
-        result = pipeline.ingest(session, messages, source=str(actor.id), now=now, fx=state.fx)
-        session.commit()
+        with _writer(state):
+            write_lock(session)
+            result = pipeline.ingest(session, messages, source=str(actor.id), now=now, fx=state.fx)
+            session.commit()
     log.info(
         "ingested",
         source=actor.id,

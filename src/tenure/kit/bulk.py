@@ -111,6 +111,12 @@ def insert_ignoring_conflicts(
     session: Session, model: type[Any], columns: Mapping[str, Sequence[Any]], keys: Sequence[str]
 ) -> None:
     """INSERT ... ON CONFLICT (keys) DO NOTHING, as one driver-level executemany."""
+    if session.connection().dialect.name == "postgresql":
+        if columns and len(next(iter(columns.values()))):
+            _pg_unnest_insert(
+                session, model, columns, f"ON CONFLICT ({', '.join(keys)}) DO NOTHING"
+            )
+        return
     names, rows, ph = _converted(session, model, columns)
     if not rows:
         return
@@ -131,6 +137,17 @@ def add_to_counts(
     counter: str,
 ) -> None:
     """INSERT ... ON CONFLICT (keys) DO UPDATE SET counter = counter + new, as one executemany."""
+    table_name = model.__table__.name
+    if session.connection().dialect.name == "postgresql":
+        if columns and len(next(iter(columns.values()))):
+            _pg_unnest_insert(
+                session,
+                model,
+                columns,
+                f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
+                f'"{counter}" = "{table_name}"."{counter}" + excluded."{counter}"',
+            )
+        return
     names, rows, ph = _converted(session, model, columns)
     if not rows:
         return
@@ -167,6 +184,17 @@ def insert_returning(
     Returns, for each row actually inserted, the original (unconverted) values of the
     `returning` columns. A few large statements instead of one per row.
     """
+    if session.connection().dialect.name == "postgresql":
+        if not columns or not len(next(iter(columns.values()))):
+            return []
+        result = _pg_unnest_insert(
+            session,
+            model,
+            columns,
+            f"ON CONFLICT ({', '.join(keys)}) DO NOTHING "
+            f"RETURNING {', '.join(chr(34) + r + chr(34) for r in returning)}",
+        )
+        return [tuple(row) for row in result]
     names, rows, ph = _converted(session, model, columns)
     if not rows:
         return []
@@ -190,3 +218,32 @@ def insert_returning(
         for out in conn.exec_driver_sql(sql, params):
             found.append(by_driver[tuple(out)])
     return found
+
+
+def _pg_unnest_insert(
+    session: Session, model: type[Any], columns: Mapping[str, Sequence[Any]], tail: str
+) -> Any:
+    """PostgreSQL: one short, cacheable statement whatever the row count: the rows travel as
+    one array per column (`INSERT ... SELECT * FROM unnest(...)`)."""
+    table: Table = model.__table__
+    conn = session.connection()
+    dialect = conn.dialect
+    names = list(columns)
+    params: list[Any] = []
+    casts: list[str] = []
+    for name in names:
+        column_type = table.c[name].type
+        values = list(columns[name])
+        if isinstance(column_type, JSON):
+            values = [None if v is None else Jsonb(v) for v in values]
+            sql_type = "JSONB"
+        else:
+            sql_type = column_type.compile(dialect=dialect)
+        params.append(values)
+        casts.append(f"%s::{sql_type}[]")
+    quoted = ", ".join(f'"{c}"' for c in names)
+    sql = (
+        f'INSERT INTO "{table.name}" ({quoted}) SELECT * FROM unnest({", ".join(casts)}) '  # noqa: S608
+        + tail
+    )
+    return conn.exec_driver_sql(sql, tuple(params))

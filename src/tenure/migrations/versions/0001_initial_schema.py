@@ -298,9 +298,6 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_events_account_timestamp", ["account_id", "timestamp"], unique=False
         )
-        batch_op.create_index(
-            "ix_events_contact_timestamp", ["contact_id", "timestamp"], unique=False
-        )
 
     op.create_table(
         "support_interactions",
@@ -384,7 +381,6 @@ def downgrade() -> None:
 
     op.drop_table("support_interactions")
     with op.batch_alter_table("events", schema=None) as batch_op:
-        batch_op.drop_index("ix_events_contact_timestamp")
         batch_op.drop_index("ix_events_account_timestamp")
 
     op.drop_table("events")
