@@ -30,6 +30,7 @@ from tenure.config import Settings, get_settings
 from tenure.db import make_engine, make_session_factory
 from tenure.deps import AppState
 from tenure.ingest.api import router as metrics_router
+from tenure.ingest.import_api import router as imports_router
 from tenure.ingest.tracking import router as tracking_router
 from tenure.kit.errors import TenureError
 from tenure.kit.problems import problem_response
@@ -203,6 +204,7 @@ def create_app(
     app.include_router(monitor_router)
     app.include_router(tracking_router)
     app.include_router(metrics_router)
+    app.include_router(imports_router)
     app.include_router(auth_router)
     app.include_router(accounts_router)
     app.include_router(contacts_router)

@@ -436,3 +436,22 @@ def test_rate_limit_is_429_with_retry_after(
         limited = post(c, key, [track(9)])
         assert int(limited.headers["retry-after"]) >= 1
         assert limited.json()["code"] == "rate_limited"
+
+
+def test_events_waiting_for_an_account_created_by_the_rest_api(
+    client: TestClient, write_key: str, db: Session, admin: dict[str, str]
+) -> None:
+    post(client, write_key, [track(1, group="acc_rest"), track(2, group="acc_rest")])
+    client.post("/api/v1/session", json={"email": admin["email"], "password": admin["password"]})
+    created = client.put(
+        "/api/v1/accounts/bulk",
+        json={
+            "accounts": [
+                {"external_id": "acc_rest", "name": "Made in the CRM", "timezone": "Europe/Paris"}
+            ]
+        },
+    )
+    assert created.status_code == 200, created.text
+    db.rollback()
+    assert db.scalar(select(func.count()).where(Event.account_id.is_(None))) == 0
+    assert usage(db, ALL_EVENTS) == {(NOW - timedelta(hours=1)).date(): 2}

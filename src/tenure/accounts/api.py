@@ -28,6 +28,7 @@ from tenure.accounts.schemas import (
 )
 from tenure.auth.dependencies import Reader, Writer
 from tenure.deps import DB, State
+from tenure.ingest import pipeline
 from tenure.kit.errors import NotFound
 
 router = APIRouter(prefix="/api/v1/accounts", tags=["accounts"])
@@ -80,7 +81,11 @@ def create_account(body: AccountCreate, db: DB, state: State, actor: Writer) -> 
 @router.put("/bulk", response_model=UpsertResult, summary="Create or update up to 5,000 accounts")
 def bulk_upsert(body: BulkAccounts, db: DB, state: State, actor: Writer) -> UpsertResult:
     """Matched by external_id; only the fields given are written. All or nothing."""
-    return bulk.upsert_accounts(db, body.accounts, actor=actor, now=state.clock.now(), fx=state.fx)
+    now = state.clock.now()
+    result = bulk.upsert_accounts(db, body.accounts, actor=actor, now=now, fx=state.fx)
+    # Events tracked before these accounts existed are attached (and counted) now.
+    pipeline.link_waiting(db, now=now, account_external_ids=[a.external_id for a in body.accounts])
+    return result
 
 
 @router.get("/{account_id}", response_model=AccountRead)
@@ -134,7 +139,10 @@ class BulkContacts(BaseModel):
 
 @contacts_router.put("/bulk", response_model=UpsertResult, summary="Create or update contacts")
 def bulk_contacts(body: BulkContacts, db: DB, state: State, actor: Writer) -> UpsertResult:
-    return bulk.upsert_contacts(db, body.contacts, actor=actor, now=state.clock.now())
+    now = state.clock.now()
+    result = bulk.upsert_contacts(db, body.contacts, actor=actor, now=now)
+    pipeline.link_waiting(db, now=now, contact_external_ids=[c.external_id for c in body.contacts])
+    return result
 
 
 @contacts_router.get("/{contact_id}", response_model=ContactRead)

@@ -9,7 +9,7 @@ import typer
 
 from tenure import __version__
 from tenure.auth import service as auth_service
-from tenure.cli import keys, sim, users
+from tenure.cli import imports, keys, sim, users
 from tenure.cli.common import (
     cli_errors,
     console,
@@ -35,6 +35,7 @@ app = typer.Typer(
 app.add_typer(users.app, name="users")
 app.add_typer(keys.app, name="keys")
 app.add_typer(sim.app, name="sim")
+app.add_typer(imports.app, name="import")
 
 
 def _version(value: bool) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -305,3 +306,29 @@ def _link_waiting(
     _rollup(session, attributed, zones)
     touched.update(a.account_id for a in attributed)
     return len(attributed)
+
+
+def link_waiting(
+    session: Session,
+    *,
+    now: datetime,
+    account_external_ids: Collection[str] = (),
+    contact_external_ids: Collection[str] = (),
+) -> int:
+    """Attach waiting events to accounts/contacts created outside tracking (REST, CSV)."""
+    accounts = sync.account_refs(session, account_external_ids)
+    contacts = sync.contact_refs(session, contact_external_ids)
+    if not accounts and not contacts:
+        return 0
+    zones = _Zones()
+    for ref in accounts.values():
+        zones.know(ref.id, ref.timezone)
+    owners = {c.account_id for c in contacts.values() if c.account_id}
+    for ref in sync.account_refs_by_id(session, zones.missing(owners)).values():
+        zones.know(ref.id, ref.timezone)
+    touched: set[uuid.UUID] = set()
+    linked = _link_waiting(
+        session, set(accounts), set(contacts), {}, accounts, contacts, zones, touched
+    )
+    sync.mark_for_rescore(session, touched, now=now)
+    return linked
