@@ -30,6 +30,8 @@ from tenure.ingest.rollup import ACTIVE_USERS, ALL_EVENTS
 from tenure.kit.money import DEFAULT_FX, FxRates
 
 ACTIVITY = frozenset({"track", "page", "screen"})
+# Rollup entries a bulk load may hold back before writing them (about 100 MB).
+DEFERRED_LIMIT = 300_000
 _UTC = ZoneInfo("UTC")
 
 
@@ -74,7 +76,51 @@ class _Zones:
         return at.astimezone(self._zones.get(account_id, _UTC)).date()
 
 
-def _rollup(session: Session, items: list[_Activity], zones: _Zones) -> None:
+class Deferred:
+    """Bookkeeping held back across many batches of one bulk load (CSV import) and written
+    once by `finish`: usage counts, active days, last-seen times, rescore marks, and the
+    account/contact lookups, which would otherwise be repeated for every chunk."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[tuple[uuid.UUID, date, str]] = Counter()
+        self.active: set[tuple[uuid.UUID, date, uuid.UUID]] = set()
+        self.seen: dict[uuid.UUID, datetime] = {}
+        self.touched: set[uuid.UUID] = set()
+        self.accounts: dict[str, AccountRef] = {}
+        self.contacts: dict[str, ContactRef] = {}
+        self.zones = _Zones()
+
+
+def _write_rollup(
+    session: Session,
+    counts: Counter[tuple[uuid.UUID, date, str]],
+    active: set[tuple[uuid.UUID, date, uuid.UUID]],
+) -> None:
+    # A contact already active that day (an earlier batch) is not counted again.
+    for account_id, day in repo.insert_active_days(
+        session, [{"account_id": a, "day": d, "contact_id": c} for a, d, c in active]
+    ):
+        counts[(account_id, day, ACTIVE_USERS)] += 1
+    repo.add_usage(
+        session,
+        [{"account_id": a, "day": d, "metric": m, "count": n} for (a, d, m), n in counts.items()],
+    )
+
+
+def finish(session: Session, deferred: Deferred, *, now: datetime) -> None:
+    """Write what a bulk load held back (see `Deferred`)."""
+    _write_rollup(session, deferred.counts, deferred.active)
+    sync.touch_last_seen(session, deferred.seen)
+    sync.mark_for_rescore(session, deferred.touched, now=now)
+    deferred.counts.clear()
+    deferred.active.clear()
+    deferred.seen.clear()
+    deferred.touched.clear()
+
+
+def _rollup(
+    session: Session, items: list[_Activity], zones: _Zones, deferred: Deferred | None = None
+) -> None:
     """Add these (newly attributed) events to usage_daily, active users included."""
     if not items:
         return
@@ -86,15 +132,11 @@ def _rollup(session: Session, items: list[_Activity], zones: _Zones) -> None:
         counts[(item.account_id, day, ALL_EVENTS)] += 1
         if item.contact_id is not None:
             active.add((item.account_id, day, item.contact_id))
-    # A contact already active that day (an earlier batch) is not counted again.
-    for account_id, day in repo.insert_active_days(
-        session, [{"account_id": a, "day": d, "contact_id": c} for a, d, c in active]
-    ):
-        counts[(account_id, day, ACTIVE_USERS)] += 1
-    repo.add_usage(
-        session,
-        [{"account_id": a, "day": d, "metric": m, "count": n} for (a, d, m), n in counts.items()],
-    )
+    if deferred is not None:
+        deferred.counts.update(counts)
+        deferred.active |= active
+        return
+    _write_rollup(session, counts, active)
 
 
 def _canonical(user: str | None, aliases: dict[str, str]) -> str | None:
@@ -112,8 +154,12 @@ def ingest(
     source: str,
     now: datetime,
     fx: FxRates = DEFAULT_FX,
+    deferred: Deferred | None = None,
 ) -> IngestResult:
-    """Store a validated batch; duplicates (same source and message id) change nothing."""
+    """Store a validated batch; duplicates (same source and message id) change nothing.
+
+    With `deferred`, the rollup and contact bookkeeping accumulate there until `finish`.
+    """
     if not messages:
         return IngestResult(0, 0, 0, 0)
     received = len(messages)
@@ -141,8 +187,8 @@ def ingest(
             return _canonical(m.user_id, aliases)
         return _canonical(aliases.get(m.anonymous_id or ""), aliases)
 
-    zones = _Zones()
-    touched: set[uuid.UUID] = set()
+    zones = deferred.zones if deferred is not None else _Zones()
+    touched: set[uuid.UUID] = deferred.touched if deferred is not None else set()
 
     # Accounts: full rows only for group calls (oldest first, so the newest traits win).
     group_calls = [m for m in by_time if m.type == "group" and m.group_id]
@@ -156,7 +202,8 @@ def ingest(
         touched.add(account.id)
         if created:
             new_accounts.add(m.group_id)
-    accounts: dict[str, AccountRef] = {e: AccountRef(a.id, e, a.timezone) for e, a in full.items()}
+    accounts: dict[str, AccountRef] = deferred.accounts if deferred is not None else {}
+    accounts.update({e: AccountRef(a.id, e, a.timezone) for e, a in full.items()})
     accounts.update(
         sync.account_refs(session, {m.group_id for m in messages if m.group_id} - accounts.keys())
     )
@@ -183,9 +230,8 @@ def ingest(
         if created:
             new_users.add(user)
     session.flush()
-    contacts: dict[str, ContactRef] = {
-        e: ContactRef(c.id, e, c.account_id) for e, c in people.items()
-    }
+    contacts: dict[str, ContactRef] = deferred.contacts if deferred is not None else {}
+    contacts.update({e: ContactRef(c.id, e, c.account_id) for e, c in people.items()})
     users = {u for m in messages if (u := user_of(m))}
     contacts.update(sync.contact_refs(session, users - contacts.keys()))
     unseen = users - contacts.keys()
@@ -242,20 +288,31 @@ def ingest(
         for r in rows
         if r["message_id"] in new and r["account_id"] is not None and r["type"] in ACTIVITY
     ]
-    _rollup(session, fresh, zones)
+    _rollup(session, fresh, zones, deferred)
     touched.update(a.account_id for a in fresh)
 
     linked = _link_waiting(
-        session, new_accounts, new_users | adopted, aliases, accounts, contacts, zones, touched
+        session,
+        new_accounts,
+        new_users | adopted,
+        aliases,
+        accounts,
+        contacts,
+        zones,
+        touched,
+        deferred,
     )
 
-    seen: dict[uuid.UUID, datetime] = {}
+    seen: dict[uuid.UUID, datetime] = deferred.seen if deferred is not None else {}
     for r in rows:
         cid = r["contact_id"]
         if cid is not None and r["type"] in ACTIVITY and r["message_id"] in new:
             seen[cid] = max(seen.get(cid, r["timestamp"]), r["timestamp"])
-    sync.touch_last_seen(session, seen)
-    sync.mark_for_rescore(session, touched, now=now)
+    if deferred is None:
+        sync.touch_last_seen(session, seen)
+        sync.mark_for_rescore(session, touched, now=now)
+    elif len(deferred.counts) + len(deferred.active) > DEFERRED_LIMIT:
+        finish(session, deferred, now=now)  # bounded memory, whatever the file size
     return IngestResult(
         received=received,
         stored=len(new),
@@ -273,6 +330,7 @@ def _link_waiting(
     contacts: dict[str, ContactRef],
     zones: _Zones,
     touched: set[uuid.UUID],
+    deferred: Deferred | None = None,
 ) -> int:
     """Attach events that arrived before their account or contact, and roll them up."""
     alias_names = {alias for alias, target in aliases.items() if target in users}
@@ -303,7 +361,7 @@ def _link_waiting(
         if (contact_id, account_id) != (event.contact_id, event.account_id):
             updates.append({"eid": event.id, "aid": account_id, "cid": contact_id})
     repo.link_events(session, updates)
-    _rollup(session, attributed, zones)
+    _rollup(session, attributed, zones, deferred)
     touched.update(a.account_id for a in attributed)
     return len(attributed)
 

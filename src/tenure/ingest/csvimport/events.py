@@ -28,6 +28,8 @@ class EventsImporter(Importer[Message]):
         self.i_props = index.get("properties", -1)
         self.i_id = index.get("message_id", -1)
         self.latest = ctx.now + FUTURE_TOLERANCE
+        # Rollups, last-seen and lookups are held across chunks and written once at the end.
+        self.deferred = pipeline.Deferred()
         self.names = {
             name: ctx.header.header_of(name)
             for name in ("account_id", "user_id", "event", "timestamp", "properties", "message_id")
@@ -101,9 +103,17 @@ class EventsImporter(Importer[Message]):
         for index, message in enumerate(messages):
             message.index = index
         result = pipeline.ingest(
-            self.session, messages, source=IMPORT_SOURCE, now=self.ctx.now, fx=self.ctx.fx
+            self.session,
+            messages,
+            source=IMPORT_SOURCE,
+            now=self.ctx.now,
+            fx=self.ctx.fx,
+            deferred=self.deferred,
         )
         report = self.ctx.report
         report.stored += result.stored
         report.duplicates += result.duplicates
         report.linked += result.linked
+
+    def finish(self) -> None:
+        pipeline.finish(self.session, self.deferred, now=self.ctx.now)
