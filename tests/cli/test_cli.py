@@ -168,7 +168,7 @@ class TestDemo:
         assert result.exit_code == 0, result.output
         assert "admin@tenure.demo" in result.output and "http://127.0.0.1:8000" in result.output
         assert "Loaded 25 accounts" in result.output
-        password = result.output.split("with password ")[1].split()[0]
+        password = result.output.split("password: ")[1].split()[0]
         engine = make_engine(f"sqlite:///{db}")
         with make_session_factory(engine)() as session:
             assert session.scalar(select(func.count()).select_from(Account)) == 25

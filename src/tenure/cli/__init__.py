@@ -199,7 +199,9 @@ def demo(
     )
     url = f"http://{host}:{port}"
     console.print(f"\n[bold]Tenure demo ready[/bold] on {db}")
-    console.print(f"Open {url} and log in as {DEMO_ADMIN} with password {password}", markup=False)
+    console.print(f"Open {url} and log in with", markup=False)
+    console.print(f"  email:    {DEMO_ADMIN}", markup=False, soft_wrap=True)
+    console.print(f"  password: {password}", markup=False, soft_wrap=True)
     if serve_:
         _serve(settings, host, port)
 
