@@ -455,3 +455,18 @@ def test_events_waiting_for_an_account_created_by_the_rest_api(
     db.rollback()
     assert db.scalar(select(func.count()).where(Event.account_id.is_(None))) == 0
     assert usage(db, ALL_EVENTS) == {(NOW - timedelta(hours=1)).date(): 2}
+
+
+def test_concurrent_batches_share_commits_and_stay_exact(
+    client: TestClient, write_key: str, db: Session
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    post(client, write_key, [group_call(1)])
+    # Eight requests at once; every second one resends the previous one's messages.
+    batches = [[track(10 * (i // 2) + k) for k in range(10)] for i in range(8)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(lambda b: post(client, write_key, b).status_code, batches))
+    assert statuses == [200] * 8
+    assert count(db, Event) == 1 + 40
+    assert usage(db, ALL_EVENTS) == {(NOW - timedelta(hours=1)).date(): 40}

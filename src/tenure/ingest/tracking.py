@@ -14,8 +14,8 @@ import threading
 import time
 import zlib
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -155,14 +155,61 @@ def _limiter(state: AppState) -> RateLimiter:
     return limiter
 
 
-_WRITERS: dict[int, threading.Lock] = {}
+@dataclass
+class _Job:
+    messages: list[Message]
+    source: str
+    now: datetime
+    result: pipeline.IngestResult | None = None
+    error: BaseException | None = None
 
 
-def _writer(state: AppState) -> AbstractContextManager[object]:
-    """On SQLite, writers of this process queue on a lock instead of polling SQLite's."""
-    if not state.settings.is_sqlite:
-        return nullcontext()
-    return _WRITERS.setdefault(id(state), threading.Lock())
+class GroupCommit:
+    """Batches that arrive together share one transaction (group commit).
+
+    Each request queues its validated batch; whichever request holds the writer lock stores
+    every queued batch in one transaction and commits once, then every waiting request gets
+    its own result. A commit (and on SQLite the write lock) costs the same for 500 events or
+    5,000, so under load this is most of the gain; alone, a request commits by itself.
+    """
+
+    def __init__(self) -> None:
+        self._writer = threading.Lock()
+        self._mutex = threading.Lock()
+        self._queue: list[_Job] = []
+
+    def run(self, state: AppState, job: _Job) -> pipeline.IngestResult:
+        with self._mutex:
+            self._queue.append(job)
+        with self._writer:
+            if job.result is None and job.error is None:
+                with self._mutex:
+                    jobs, self._queue = self._queue, []
+                self._store_all(state, jobs)
+        if job.error is not None:
+            raise job.error
+        assert job.result is not None
+        return job.result
+
+    @staticmethod
+    def _store_all(state: AppState, jobs: list[_Job]) -> None:
+        try:
+            with state.sessions() as session:
+                write_lock(session)
+                results = [
+                    pipeline.ingest(session, j.messages, source=j.source, now=j.now, fx=state.fx)
+                    for j in jobs
+                ]
+                session.commit()
+        except BaseException as exc:
+            for j in jobs:
+                j.error = exc
+            return
+        for j, result in zip(jobs, results, strict=True):
+            j.result = result
+
+
+_GROUPS: dict[int, GroupCommit] = {}
 
 
 def _store(state: AppState, key: str, messages_of: Callable[[TimeContext], list[Message]]) -> int:
@@ -189,10 +236,8 @@ def _store(state: AppState, key: str, messages_of: Callable[[TimeContext], list[
             raise IngestError(
                 400, "invalid_batch", f"nothing was stored: {summary}", errors=errors
             ) from exc
-        with _writer(state):
-            write_lock(session)
-            result = pipeline.ingest(session, messages, source=str(actor.id), now=now, fx=state.fx)
-            session.commit()
+    group = _GROUPS.setdefault(id(state), GroupCommit())
+    result = group.run(state, _Job(messages, str(actor.id), now))
     log.info(
         "ingested",
         source=actor.id,
