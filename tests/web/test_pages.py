@@ -206,3 +206,17 @@ class TestUsageCharts:
         north_svg, south_svg = fragment.split("hemisphere-south")
         assert "June 2026: 70 events" in north_svg and "January 2026: 90 events" not in north_svg
         assert "January 2026: 90 events" in south_svg
+
+
+def test_my_accounts_filter(client: TestClient, db: Session) -> None:
+    csm = make_user(db, now=NOW, email="maya@example.com", role="csm", password="maya-password!")
+    mine = make_account(db, now=NOW, name="Maya's Florist", owner_id=csm.id)
+    make_account(db, now=NOW, name="Someone Else's Venue")
+    db.commit()
+    _login_form(client, "maya@example.com", "maya-password!")
+    page = client.get("/accounts?owner=me").text
+    assert mine.name.replace("'", "&#39;") in page and "Someone Else" not in page
+    assert "1 account" in page
+    by_id = client.get(f"/accounts?owner={csm.id}").text
+    assert "Someone Else" not in by_id
+    assert client.get("/accounts?owner=nobody").status_code == 422

@@ -219,6 +219,7 @@ def accounts(
     category: str = "",
     plan: str = "",
     status: str = "",
+    owner: str = "",
     sort: str = "name",
     order: str = "asc",
     cursor: str | None = None,
@@ -227,8 +228,21 @@ def accounts(
         raise InvalidInput(f"unknown status '{status}'")
     if order not in ("asc", "desc"):
         raise InvalidInput("order must be asc or desc")
+    # "me" is the CSM's own book of accounts; otherwise a staff user's id.
+    owner_id: uuid.UUID | None = None
+    if owner == "me":
+        owner_id = actor.user_id
+    elif owner:
+        try:
+            owner_id = uuid.UUID(owner)
+        except ValueError as exc:
+            raise InvalidInput(f"unknown owner '{owner}'") from exc
     filters = accounts_service.AccountFilters(
-        q=q or None, category=category or None, plan=plan or None, status=status or None
+        q=q or None,
+        category=category or None,
+        plan=plan or None,
+        status=status or None,
+        owner_id=owner_id,
     )
     page = accounts_service.list_accounts(
         db, filters, sort=sort, descending=order == "desc", cursor=cursor, limit=PAGE_SIZE
@@ -241,6 +255,7 @@ def accounts(
             "category": category,
             "plan": plan,
             "status": status,
+            "owner": owner,
             "sort": sort,
             "order": order,
         }.items()
@@ -262,6 +277,8 @@ def accounts(
         "category": category,
         "plan": plan,
         "status": status,
+        "owner": owner,
+        "owners": [u for u in auth_service.list_users(db) if u.role in ("admin", "csm")],
         "sort": sort,
         "order": order,
         "facets": accounts_service.facets(db),
