@@ -1,0 +1,1 @@
+"""The event hub: typed domain events, the transactional outbox and its dispatcher."""
