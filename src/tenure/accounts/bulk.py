@@ -55,6 +55,32 @@ def _apply(target: Any, values: dict[str, Any]) -> bool:
     return changed
 
 
+def _tally(result: UpsertResult, row: Any, *, created: bool, changed: bool, now: datetime) -> None:
+    if created:
+        result.created += 1
+    elif changed:
+        if hasattr(row, "updated_at"):
+            row.updated_at = now
+        result.updated += 1
+    else:
+        result.unchanged += 1
+
+
+def _audit_bulk(
+    session: Session, actor: Actor, result: UpsertResult, kind: str, *, now: datetime, audit: bool
+) -> None:
+    """One audit entry per bulk call, when it changed anything."""
+    if audit and (result.created or result.updated):
+        auth_service.audit(
+            session,
+            actor,
+            f"{kind}.bulk_upsert",
+            now=now,
+            target_type=kind,
+            details=result.model_dump(),
+        )
+
+
 def upsert_accounts(
     session: Session,
     rows: Sequence[AccountUpsert],
@@ -133,23 +159,9 @@ def upsert_accounts(
         account.mrr_base_cents = fx.to_base(account.mrr_cents, account.currency)
         if account.status == AccountStatus.churned.value and account.churned_at is None:
             account.churned_at = now
-        if created:
-            result.created += 1
-        elif changed:
-            account.updated_at = now
-            result.updated += 1
-        else:
-            result.unchanged += 1
+        _tally(result, account, created=created, changed=changed, now=now)
     session.flush()
-    if audit and (result.created or result.updated):
-        auth_service.audit(
-            session,
-            actor,
-            "account.bulk_upsert",
-            now=now,
-            target_type="account",
-            details=result.model_dump(),
-        )
+    _audit_bulk(session, actor, result, "account", now=now, audit=audit)
     return result
 
 
@@ -201,23 +213,9 @@ def upsert_contacts(
             if values.get(key) is not None:
                 values[key] = {**getattr(contact, key), **values[key]}
         changed = _apply(contact, values)
-        if created:
-            result.created += 1
-        elif changed:
-            contact.updated_at = now
-            result.updated += 1
-        else:
-            result.unchanged += 1
+        _tally(result, contact, created=created, changed=changed, now=now)
     session.flush()
-    if audit and (result.created or result.updated):
-        auth_service.audit(
-            session,
-            actor,
-            "contact.bulk_upsert",
-            now=now,
-            target_type="contact",
-            details=result.model_dump(),
-        )
+    _audit_bulk(session, actor, result, "contact", now=now, audit=audit)
     return result
 
 
@@ -252,32 +250,18 @@ def _upsert_account_facts(
         values = row.model_dump(exclude={"account_external_id", "external_id"})
         values["account_id"] = account.id
         fact: Any = known.get(row.external_id) if row.external_id else None
+        created = fact is None
         if fact is None:
             fact = model(id=uuid.uuid4(), external_id=row.external_id, created_at=now)
             if timestamped:
                 fact.updated_at = now
-            _apply(fact, values)
             session.add(fact)
             if row.external_id:
                 known[row.external_id] = fact
-            result.created += 1
-        elif _apply(fact, values):
-            if timestamped:
-                fact.updated_at = now
-            result.updated += 1
-        else:
-            result.unchanged += 1
+        changed = _apply(fact, values)
+        _tally(result, fact, created=created, changed=changed, now=now)
     session.flush()
-    if audit and (result.created or result.updated):
-        kind = model.__tablename__.removesuffix("s")
-        auth_service.audit(
-            session,
-            actor,
-            f"{kind}.bulk_upsert",
-            now=now,
-            target_type=kind,
-            details=result.model_dump(),
-        )
+    _audit_bulk(session, actor, result, model.__tablename__.removesuffix("s"), now=now, audit=audit)
     return result
 
 

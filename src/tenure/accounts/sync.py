@@ -227,23 +227,6 @@ def apply_identify(
     return contact, created
 
 
-def new_contact(
-    session: Session, external_id: str, *, now: datetime, known: dict[str, Contact]
-) -> Contact:
-    """A contact known only by its id (first seen in a track call)."""
-    contact = Contact(
-        id=uuid.uuid4(),
-        external_id=external_id,
-        consents={},
-        traits={},
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(contact)
-    known[external_id] = contact
-    return contact
-
-
 def record_alias(session: Session, alias: str, external_id: str, *, now: datetime) -> None:
     repo.add_alias(session, alias, external_id, now)
 

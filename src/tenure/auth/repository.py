@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -44,11 +43,6 @@ def delete_session(session: Session, token_hash: str) -> None:
 
 def delete_sessions_of(session: Session, user_id: uuid.UUID) -> None:
     session.execute(delete(UserSession).where(UserSession.user_id == user_id))
-
-
-def delete_expired_sessions(session: Session, now: datetime) -> int:
-    result = session.execute(delete(UserSession).where(UserSession.expires_at <= now))
-    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def api_key_by_hash(session: Session, key_hash: str) -> ApiKey | None:

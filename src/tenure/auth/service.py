@@ -281,10 +281,6 @@ def end_session(session: Session, token: str, *, actor: Actor | None, now: datet
         audit(session, actor, "session.logout", now=now, target_type="user", target_id=actor.id)
 
 
-def prune_sessions(session: Session, *, now: datetime) -> int:
-    return repo.delete_expired_sessions(session, now)
-
-
 # -- API keys --------------------------------------------------------------------------------
 
 
