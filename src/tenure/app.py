@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from importlib.resources import files
 from typing import Any
 from urllib.parse import urlencode
@@ -29,6 +30,8 @@ from tenure.clock import Clock, SystemClock
 from tenure.config import Settings, get_settings
 from tenure.db import make_engine, make_session_factory
 from tenure.deps import AppState
+from tenure.hub.api import router as hub_router
+from tenure.hub.live import LiveFeed, RedisLiveFeed
 from tenure.ingest.api import router as metrics_router
 from tenure.ingest.import_api import router as imports_router
 from tenure.ingest.tracking import router as tracking_router
@@ -40,6 +43,9 @@ from tenure.support.api import router as support_router
 from tenure.web import errors as web_errors
 from tenure.web.routes import LoginRequired
 from tenure.web.routes import router as web_router
+from tenure.webhooks.api import deliveries_router as webhook_deliveries_router
+from tenure.webhooks.api import hooks_admin, hooks_public
+from tenure.webhooks.api import router as webhooks_router
 
 log = get_logger("tenure.http")
 
@@ -144,19 +150,47 @@ def create_app(
     *,
     clock: Clock | None = None,
     engine: Engine | None = None,
+    with_worker: bool = False,
+    live: LiveFeed | None = None,
 ) -> FastAPI:
-    """Build the application. Tests pass their own settings, clock and engine."""
+    """Build the application. Tests pass their own settings, clock and engine.
+
+    `with_worker` runs the worker (dispatch loop and periodic jobs) inside this process.
+    """
     settings = settings or get_settings()
     engine = engine or make_engine(settings.database_url)
+    if live is None:
+        live = RedisLiveFeed(settings.redis_url) if settings.redis_url else LiveFeed()
+    sessions = make_session_factory(engine)
+    live.attach(sessions)
     state = AppState(
         settings=settings,
         engine=engine,
-        sessions=make_session_factory(engine),
+        sessions=sessions,
         clock=clock or SystemClock(),
         secret_key=settings.resolved_secret_key(),
         fx=settings.fx(),
+        live=live,
     )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        live.start()
+        worker = None
+        if with_worker:
+            from tenure.worker.runtime import Worker
+
+            worker = Worker(settings, engine=engine, sessions=sessions, clock=state.clock)
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+            live.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Tenure",
         version=__version__,
         description="Customer success platform: accounts, health, churn, interventions.",
@@ -212,5 +246,10 @@ def create_app(
     app.include_router(periods_router)
     app.include_router(notes_router)
     app.include_router(support_router)
+    app.include_router(hub_router)
+    app.include_router(webhooks_router)
+    app.include_router(webhook_deliveries_router)
+    app.include_router(hooks_admin)
+    app.include_router(hooks_public)
     app.include_router(web_router)
     return app

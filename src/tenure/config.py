@@ -53,6 +53,20 @@ class Settings(BaseSettings):
     fx_rates: dict[str, float] = Field(
         default_factory=dict, description='Value of one unit in USD, e.g. {"ARS": 0.0011}'
     )
+    allow_private_destinations: bool = Field(
+        False, description="Let webhooks, Slack and SMS reach loopback/private addresses"
+    )
+    schedules: dict[str, str] = Field(
+        default_factory=dict,
+        description='Cron per periodic job, e.g. {"hub.prune_outbox": "0 4 * * *"} or "off"',
+    )
+    webhook_disable_after_hours: float = Field(
+        72, gt=0, description="An endpoint failing without a success for this long is disabled"
+    )
+    webhook_timeout_seconds: float = Field(15, gt=0, le=120)
+    worker_poll_seconds: float = Field(
+        0.2, gt=0, le=60, description="How often an idle worker looks at the outbox"
+    )
 
     @field_validator("database_url")
     @classmethod

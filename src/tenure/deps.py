@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tenure.clock import Clock
 from tenure.config import Settings
+from tenure.hub.live import LiveFeed
 from tenure.kit.money import FxRates
 
 
@@ -23,6 +24,7 @@ class AppState:
     clock: Clock
     secret_key: str
     fx: FxRates
+    live: LiveFeed
 
 
 def app_state(request: Request) -> AppState:

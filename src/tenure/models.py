@@ -5,5 +5,13 @@ from tenure.auth import models as auth_models
 from tenure.hub import models as hub_models
 from tenure.ingest import models as ingest_models
 from tenure.support import models as support_models
+from tenure.webhooks import models as webhooks_models
 
-__all__ = ["accounts_models", "auth_models", "hub_models", "ingest_models", "support_models"]
+__all__ = [
+    "accounts_models",
+    "auth_models",
+    "hub_models",
+    "ingest_models",
+    "support_models",
+    "webhooks_models",
+]

@@ -11,15 +11,22 @@ from tenure.hub.events import (
     AccountCreated,
     AccountUpdated,
     AlertFired,
+    AlertResolved,
     ChurnRiskChanged,
     DomainEvent,
     EventIngested,
     FieldChange,
     HealthChanged,
+    HookReceived,
+    InterventionCompleted,
     InterventionCreated,
+    InterventionUpdated,
     MilestoneAchieved,
+    OnboardingStageCompleted,
+    OnboardingStalled,
     PlaybookFired,
     UnknownEvent,
+    WebhookTest,
     dump_event,
     parse_event,
 )
@@ -79,6 +86,25 @@ SAMPLES: list[DomainEvent] = [
     AlertFired(
         alert_id=uuid.uuid4(), rule="outbox_backlog", severity="critical", message="backlog 10k"
     ),
+    InterventionUpdated(
+        intervention_id=uuid.uuid4(),
+        account_id=ACCOUNT,
+        changes={"status": FieldChange(before="open", after="in_progress")},
+    ),
+    InterventionCompleted(intervention_id=uuid.uuid4(), account_id=ACCOUNT, outcome="saved"),
+    OnboardingStageCompleted(
+        account_id=ACCOUNT, journey="photographer", stage="first_gallery", completed_at=AT
+    ),
+    OnboardingStalled(account_id=ACCOUNT, journey="photographer", stage="invite", stalled_days=9),
+    AlertResolved(alert_id=uuid.uuid4(), rule="outbox_backlog"),
+    HookReceived(
+        hook_id=uuid.uuid4(),
+        hook_name="billing",
+        account_id=ACCOUNT,
+        account_external_id="acc_1",
+        body={"type": "invoice.payment_failed", "data": {"customer": "acc_1", "amount": 7900}},
+    ),
+    WebhookTest(message="hello", endpoint_id=uuid.uuid4()),
 ]
 
 
@@ -94,6 +120,12 @@ def test_the_catalogue_covers_every_event_type() -> None:
         "intervention.created",
         "playbook.fired",
         "alert.fired",
+        "alert.resolved",
+        "intervention.updated",
+        "intervention.completed",
+        "onboarding.stage_completed",
+        "onboarding.stalled",
+        "hook.received",
     } <= set(EVENT_TYPES)
     for event_type, cls in EVENT_TYPES.items():
         assert event_type == cls.TYPE

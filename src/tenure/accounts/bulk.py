@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from tenure.accounts import sync_repository as repo
+from tenure.accounts.events import announce
 from tenure.accounts.models import (
     Account,
     AccountStatus,
@@ -160,6 +161,7 @@ def upsert_accounts(
         if account.status == AccountStatus.churned.value and account.churned_at is None:
             account.churned_at = now
         _tally(result, account, created=created, changed=changed, now=now)
+    announce(session, known.values(), now=now)
     session.flush()
     _audit_bulk(session, actor, result, "account", now=now, audit=audit)
     return result

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +12,7 @@ from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from tenure.accounts import repository as repo
+from tenure.accounts.events import announce
 from tenure.accounts.models import (
     Account,
     AccountStatus,
@@ -63,6 +64,11 @@ SORTS: dict[str, Any] = {
     "updated": Account.updated_at,
 }
 MAX_PAGE = 200
+
+
+def announce_changes(session: Session, accounts: Iterable[Account], *, now: datetime) -> int:
+    """Publish account.created / account.updated for these accounts (call before flush)."""
+    return announce(session, accounts, now=now)
 
 
 def hemisphere_of(country: str | None) -> str:
@@ -161,7 +167,7 @@ def create_account(
         updated_at=now,
     )
     session.add(account)
-    session.flush()
+    announce(session, [account], now=now)
     auth_service.audit(
         session,
         actor,
@@ -217,6 +223,7 @@ def update_account(
         account.churned_at = now if account.status == AccountStatus.churned.value else None
     if diff:
         account.updated_at = now
+        announce(session, [account], now=now)
         auth_service.audit(
             session,
             actor,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -69,3 +70,8 @@ def audit_entries(
     if target_id:
         query = query.where(AuditEntry.target_id == target_id)
     return list(session.scalars(query.order_by(AuditEntry.id.desc()).limit(limit)))
+
+
+def delete_expired_sessions(session: Session, now: datetime) -> int:
+    result = session.execute(delete(UserSession).where(UserSession.expires_at <= now))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

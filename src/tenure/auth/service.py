@@ -364,3 +364,8 @@ def authenticate_api_key(
         scopes=frozenset(record.scopes),
         ip=ip,
     )
+
+
+def prune_expired_sessions(session: Session, *, now: datetime) -> int:
+    """Delete dashboard sessions past their expiry; returns how many."""
+    return repo.delete_expired_sessions(session, now)

@@ -30,6 +30,10 @@ log = get_logger("tenure.hub")
 Handler = Callable[[Session, DomainEvent, int], None]
 """handler(session, event, outbox_id): runs in the delivery's transaction; must not commit."""
 
+FanOutHook = Callable[[Session, list[tuple[int, str, uuid.UUID | None]], datetime], None]
+"""hook(session, [(outbox_id, event_type, account_id)], now): runs in the fan-out transaction
+for every new outbox row (e.g. to create webhook deliveries); must not commit."""
+
 MAX_ERROR = 1000
 
 
@@ -74,6 +78,11 @@ class Dispatcher:
         # Jitter only spreads retries out: no need for a cryptographic source.
         self._rng = rng or random.Random()  # noqa: S311
         self._subscriptions: dict[str, Subscription] = {}
+        self._fan_out_hooks: list[FanOutHook] = []
+
+    def on_fan_out(self, hook: FanOutHook) -> None:
+        """Run `hook` on each batch of new outbox rows, in the transaction that claims them."""
+        self._fan_out_hooks.append(hook)
 
     @property
     def subscriptions(self) -> list[Subscription]:
@@ -150,6 +159,8 @@ class Dispatcher:
                 if event_type in subscription.event_types
             ]
             repo.insert_deliveries(session, deliveries)
+            for hook in self._fan_out_hooks:
+                hook(session, claimed, now)
             repo.mark_fanned_out(session, [outbox_id for outbox_id, _, _ in claimed], now=now)
         return len(claimed)
 

@@ -140,6 +140,78 @@ class AlertFired(DomainEvent):
     account_id: uuid.UUID | None = None
 
 
+class InterventionUpdated(DomainEvent):
+    TYPE: ClassVar[str] = "intervention.updated"
+    VERSION: ClassVar[int] = 1
+
+    intervention_id: uuid.UUID
+    account_id: uuid.UUID
+    changes: dict[str, FieldChange] = Field(min_length=1)
+
+
+class InterventionCompleted(DomainEvent):
+    TYPE: ClassVar[str] = "intervention.completed"
+    VERSION: ClassVar[int] = 1
+
+    intervention_id: uuid.UUID
+    account_id: uuid.UUID
+    outcome: str
+
+
+class OnboardingStageCompleted(DomainEvent):
+    TYPE: ClassVar[str] = "onboarding.stage_completed"
+    VERSION: ClassVar[int] = 1
+
+    account_id: uuid.UUID
+    journey: str
+    stage: str
+    completed_at: AwareDatetime
+
+
+class OnboardingStalled(DomainEvent):
+    TYPE: ClassVar[str] = "onboarding.stalled"
+    VERSION: ClassVar[int] = 1
+
+    account_id: uuid.UUID
+    journey: str
+    stage: str
+    stalled_days: int = Field(ge=0)
+
+
+class AlertResolved(DomainEvent):
+    TYPE: ClassVar[str] = "alert.resolved"
+    VERSION: ClassVar[int] = 1
+
+    alert_id: uuid.UUID
+    rule: str
+    account_id: uuid.UUID | None = None
+
+
+class HookReceived(DomainEvent):
+    """JSON posted by another system (billing, support...) to an incoming hook."""
+
+    TYPE: ClassVar[str] = "hook.received"
+    VERSION: ClassVar[int] = 1
+
+    hook_id: uuid.UUID
+    hook_name: str
+    # The account named at the hook's account path, when there is one and it is known.
+    account_id: uuid.UUID | None = None
+    account_external_id: str | None = None
+    body: JsonValue
+
+
+class WebhookTest(DomainEvent):
+    """Sent by `tenure webhooks test` and the dashboard's Test button."""
+
+    TYPE: ClassVar[str] = "webhook.test"
+    VERSION: ClassVar[int] = 1
+
+    message: str
+    # Delivered to this endpoint only (not to every endpoint that takes all events).
+    endpoint_id: uuid.UUID
+
+
 def _registry(*classes: type[DomainEvent]) -> dict[str, type[DomainEvent]]:
     registry: dict[str, type[DomainEvent]] = {}
     for cls in classes:
@@ -159,6 +231,13 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = _registry(
     InterventionCreated,
     PlaybookFired,
     AlertFired,
+    InterventionUpdated,
+    InterventionCompleted,
+    OnboardingStageCompleted,
+    OnboardingStalled,
+    AlertResolved,
+    HookReceived,
+    WebhookTest,
 )
 
 

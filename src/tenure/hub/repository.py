@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, insert, literal_column, select, update
+from sqlalchemy import ColumnElement, delete, exists, insert, literal_column, select, update
 from sqlalchemy.orm import Session, aliased
 
 from tenure.hub.models import DeliveryStatus, HubDelivery, Outbox
@@ -22,6 +22,36 @@ def add_outbox(session: Session, row: Outbox) -> int:
     session.add(row)
     session.flush()
     return row.id
+
+
+def add_outbox_rows(session: Session, rows: Sequence[Outbox]) -> None:
+    session.add_all(rows)
+    session.flush()
+
+
+def outbox_after(
+    session: Session,
+    *,
+    after: int,
+    types: frozenset[str] | None,
+    account_id: uuid.UUID | None,
+    limit: int,
+) -> list[Outbox]:
+    query = select(Outbox).where(Outbox.id > after).order_by(Outbox.id).limit(limit)
+    if types:
+        query = query.where(Outbox.event_type.in_(types))
+    if account_id is not None:
+        query = query.where(Outbox.account_id == account_id)
+    return list(session.scalars(query))
+
+
+def payloads(session: Session, ids: set[int]) -> list[tuple[int, dict[str, Any]]]:
+    return [
+        (row_id, payload)
+        for row_id, payload in session.execute(
+            select(Outbox.id, Outbox.payload).where(Outbox.id.in_(ids))
+        )
+    ]
 
 
 def claim_unfanned(session: Session, *, limit: int) -> list[tuple[int, str, uuid.UUID | None]]:
@@ -150,3 +180,15 @@ def deliveries_of(session: Session, outbox_id: int) -> list[HubDelivery]:
             .order_by(HubDelivery.subscriber)
         )
     )
+
+
+def prune(session: Session, *, before: datetime) -> int:
+    unfinished = exists().where(
+        HubDelivery.outbox_id == Outbox.id, HubDelivery.status != DeliveryStatus.done.value
+    )
+    result = session.execute(
+        delete(Outbox)
+        .where(Outbox.created_at < before, Outbox.fanned_out_at.is_not(None), ~unfinished)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

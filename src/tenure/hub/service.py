@@ -5,11 +5,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
+from tenure.hub import live
 from tenure.hub import repository as repo
 from tenure.hub.events import DomainEvent, dump_event
+from tenure.hub.live import LiveEvent
 from tenure.hub.models import DeliveryStatus, HubDelivery, Outbox
 from tenure.kit.errors import Conflict, NotFound
 
@@ -42,17 +45,65 @@ def publish(
     Delivered only if that transaction commits. Events of one account reach each
     subscriber in the order they were published.
     """
-    return repo.add_outbox(
+    payload = dump_event(event)
+    occurred = occurred_at or now
+    outbox_id = repo.add_outbox(
         session,
         Outbox(
             event_type=event.TYPE,
             version=event.VERSION,
             account_id=account_id,
-            payload=dump_event(event),
-            occurred_at=occurred_at or now,
+            payload=payload,
+            occurred_at=occurred,
             created_at=now,
         ),
     )
+    live.remember(
+        session, LiveEvent(outbox_id, event.TYPE, event.VERSION, account_id, occurred, payload)
+    )
+    return outbox_id
+
+
+def publish_many(
+    session: Session, events: list[tuple[DomainEvent, uuid.UUID | None]], *, now: datetime
+) -> None:
+    """Publish several events at once (one insert): bulk paths, e.g. a batch of accounts."""
+    rows = [
+        Outbox(
+            event_type=event.TYPE,
+            version=event.VERSION,
+            account_id=account_id,
+            payload=dump_event(event),
+            occurred_at=now,
+            created_at=now,
+        )
+        for event, account_id in events
+    ]
+    if not rows:
+        return
+    repo.add_outbox_rows(session, rows)
+    for row in rows:
+        live.remember(
+            session,
+            LiveEvent(row.id, row.event_type, row.version, row.account_id, now, row.payload),
+        )
+
+
+def live_backlog(
+    session: Session,
+    *,
+    after: int,
+    types: frozenset[str] | None,
+    account_id: uuid.UUID | None,
+    limit: int = 1000,
+) -> list[LiveEvent]:
+    """Events published after outbox id `after` (a reconnecting live client's catch-up)."""
+    return [
+        LiveEvent(r.id, r.event_type, r.version, r.account_id, r.occurred_at, r.payload)
+        for r in repo.outbox_after(
+            session, after=after, types=types, account_id=account_id, limit=limit
+        )
+    ]
 
 
 def list_dead(
@@ -94,3 +145,14 @@ def replay(session: Session, outbox_id: int, subscriber: str, *, now: datetime) 
 def deliveries(session: Session, outbox_id: int) -> list[HubDelivery]:
     """Delivery state of one outbox row, per subscriber."""
     return repo.deliveries_of(session, outbox_id)
+
+
+def payload_field(session: Session, outbox_ids: set[int], field: str) -> dict[int, Any]:
+    """One top-level payload field of several outbox rows."""
+    return {row_id: payload.get(field) for row_id, payload in repo.payloads(session, outbox_ids)}
+
+
+def prune(session: Session, *, before: datetime) -> int:
+    """Delete fanned-out outbox rows created before `before` with no pending or dead
+    delivery (dead letters stay until replayed). Their webhook deliveries go with them."""
+    return repo.prune(session, before=before)

@@ -22,8 +22,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
+from tenure.accounts import service as accounts_service
 from tenure.accounts import sync
 from tenure.accounts.sync import AccountRef, ContactRef
+from tenure.hub import service as hub_service
+from tenure.hub.events import DomainEvent, EventIngested
 from tenure.ingest import repository as repo
 from tenure.ingest.messages import Message
 from tenure.ingest.rollup import ACTIVE_USERS, ALL_EVENTS
@@ -76,6 +79,47 @@ class _Zones:
         return at.astimezone(self._zones.get(account_id, _UTC)).date()
 
 
+@dataclass
+class _Ingested:
+    events: int
+    first_at: datetime
+    last_at: datetime
+
+
+def _count_ingested(
+    into: dict[uuid.UUID, _Ingested], rows: list[dict[str, Any]], new: Collection[str]
+) -> None:
+    for r in rows:
+        account_id = r["account_id"]
+        if account_id is None or r["message_id"] not in new:
+            continue
+        at = r["timestamp"]
+        seen = into.get(account_id)
+        if seen is None:
+            into[account_id] = _Ingested(1, at, at)
+        else:
+            seen.events += 1
+            seen.first_at = min(seen.first_at, at)
+            seen.last_at = max(seen.last_at, at)
+
+
+def _publish_ingested(
+    session: Session, ingested: dict[uuid.UUID, _Ingested], *, now: datetime
+) -> None:
+    """One `event.ingested` per account and batch (or import), not one per event."""
+    events: list[tuple[DomainEvent, uuid.UUID | None]] = [
+        (
+            EventIngested(
+                account_id=account_id, events=i.events, first_at=i.first_at, last_at=i.last_at
+            ),
+            account_id,
+        )
+        for account_id, i in sorted(ingested.items())
+    ]
+    hub_service.publish_many(session, events, now=now)
+    ingested.clear()
+
+
 class Deferred:
     """Bookkeeping held back across many batches of one bulk load (CSV import) and written
     once by `finish`: usage counts, active days, last-seen times, rescore marks, and the
@@ -86,6 +130,7 @@ class Deferred:
         self.active: set[tuple[uuid.UUID, date, uuid.UUID]] = set()
         self.seen: dict[uuid.UUID, datetime] = {}
         self.touched: set[uuid.UUID] = set()
+        self.ingested: dict[uuid.UUID, _Ingested] = {}
         self.accounts: dict[str, AccountRef] = {}
         self.contacts: dict[str, ContactRef] = {}
         self.zones = _Zones()
@@ -110,6 +155,7 @@ def _write_rollup(
 def finish(session: Session, deferred: Deferred, *, now: datetime) -> None:
     """Write what a bulk load held back (see `Deferred`)."""
     _write_rollup(session, deferred.counts, deferred.active)
+    _publish_ingested(session, deferred.ingested, now=now)
     sync.touch_last_seen(session, deferred.seen)
     sync.mark_for_rescore(session, deferred.touched, now=now)
     deferred.counts.clear()
@@ -202,6 +248,7 @@ def ingest(
         touched.add(account.id)
         if created:
             new_accounts.add(m.group_id)
+    accounts_service.announce_changes(session, full.values(), now=now)
     accounts: dict[str, AccountRef] = deferred.accounts if deferred is not None else {}
     accounts.update({e: AccountRef(a.id, e, a.timezone) for e, a in full.items()})
     accounts.update(
@@ -277,6 +324,8 @@ def ingest(
             }
         )
     new = repo.insert_new_events(session, rows)  # message ids actually stored
+    ingested: dict[uuid.UUID, _Ingested] = deferred.ingested if deferred is not None else {}
+    _count_ingested(ingested, rows, new)
 
     for ref in accounts.values():
         zones.know(ref.id, ref.timezone)
@@ -309,6 +358,7 @@ def ingest(
         if cid is not None and r["type"] in ACTIVITY and r["message_id"] in new:
             seen[cid] = max(seen.get(cid, r["timestamp"]), r["timestamp"])
     if deferred is None:
+        _publish_ingested(session, ingested, now=now)
         sync.touch_last_seen(session, seen)
         sync.mark_for_rescore(session, touched, now=now)
     elif len(deferred.counts) + len(deferred.active) > DEFERRED_LIMIT:
