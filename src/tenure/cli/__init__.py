@@ -9,7 +9,7 @@ import typer
 
 from tenure import __version__
 from tenure.auth import service as auth_service
-from tenure.cli import imports, keys, sim, users
+from tenure.cli import hub, imports, keys, sim, users, webhooks
 from tenure.cli.common import (
     cli_errors,
     console,
@@ -36,6 +36,9 @@ app.add_typer(users.app, name="users")
 app.add_typer(keys.app, name="keys")
 app.add_typer(sim.app, name="sim")
 app.add_typer(imports.app, name="import")
+app.add_typer(webhooks.app, name="webhooks")
+app.add_typer(webhooks.hooks_app, name="hooks")
+app.add_typer(hub.app, name="hub")
 
 
 def _version(value: bool) -> None:
@@ -107,7 +110,7 @@ def init(
         console.print(f"Password (shown once): {generated}", markup=False)
 
 
-def _serve(settings: Settings, host: str, port: int) -> None:
+def _serve(settings: Settings, host: str, port: int, *, with_worker: bool) -> None:
     import uvicorn
 
     from tenure.app import create_app
@@ -116,7 +119,7 @@ def _serve(settings: Settings, host: str, port: int) -> None:
     engine = ready_engine(settings)
     configure_logging(settings.log_level)
     uvicorn.run(
-        create_app(settings, engine=engine),
+        create_app(settings, engine=engine, with_worker=with_worker),
         host=host,
         port=port,
         log_level=settings.log_level.lower(),
@@ -131,11 +134,38 @@ def serve(
     port: Annotated[
         int | None, typer.Option(min=1, max=65535, help="Port [default: TENURE_PORT]")
     ] = None,
+    with_worker: Annotated[
+        bool,
+        typer.Option(
+            "--with-worker/--no-worker", help="Also run the worker in this process (one machine)"
+        ),
+    ] = False,
 ) -> None:
     """Serve the API and the dashboard."""
     settings = load_settings()
     settings.resolved_secret_key()
-    _serve(settings, host or settings.host, port or settings.port)
+    _serve(settings, host or settings.host, port or settings.port, with_worker=with_worker)
+
+
+@app.command()
+@cli_errors
+def worker(
+    threads: Annotated[int, typer.Option(min=1, max=64, help="huey worker threads")] = 2,
+    periodic: Annotated[
+        bool,
+        typer.Option(
+            "--periodic/--no-periodic", help="Run the periodic jobs' scheduler in this worker"
+        ),
+    ] = True,
+) -> None:
+    """Run a worker: outbox dispatch, webhook sending, periodic and queued jobs."""
+    from tenure.logging import configure_logging
+    from tenure.worker.runtime import Worker
+
+    settings = load_settings()
+    engine = ready_engine(settings)
+    configure_logging(settings.log_level)
+    Worker(settings, engine=engine, periodic=periodic).run_forever(workers=threads)
 
 
 DEMO_ADMIN = "admin@tenure.demo"
@@ -203,7 +233,7 @@ def demo(
     console.print(f"  email:    {DEMO_ADMIN}", markup=False, soft_wrap=True)
     console.print(f"  password: {password}", markup=False, soft_wrap=True)
     if serve_:
-        _serve(settings, host, port)
+        _serve(settings, host, port, with_worker=True)
 
 
 def main() -> None:

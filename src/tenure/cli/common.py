@@ -42,7 +42,9 @@ def cli_errors(func: Callable[P, R]) -> Callable[P, R]:
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first.get("loc", ()))
-            raise fail(f"invalid setting TENURE_{where.upper()}: {first.get('msg')}") from None
+            if exc.title == "Settings":
+                raise fail(f"invalid setting TENURE_{where.upper()}: {first.get('msg')}") from None
+            raise fail(f"invalid {where}: {first.get('msg')}") from None
 
     return wrapper
 

@@ -275,3 +275,60 @@ class WebhookSender:
                 now=now,
             )
             log.warning("webhook.endpoint_disabled", endpoint=str(endpoint.id), reason=reason)
+
+
+@dataclass(frozen=True)
+class Probe:
+    status_code: int | None
+    latency_ms: float
+    response: str | None
+    error: str | None
+    webhook_id: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def probe(
+    url: str,
+    secrets: tuple[str, ...],
+    *,
+    now: datetime,
+    allow_private: bool,
+    timeout: float = 15.0,
+) -> Probe:
+    """Send one signed `webhook.test` message to `url` right now (`tenure webhooks test`).
+
+    DestinationRefused when the URL is not one Tenure may send to."""
+    from tenure.kit.netguard import check_destination
+
+    check_destination(url, allow_private=allow_private)
+    msg_id = f"msg_test_{uuid.uuid4().hex}"
+    body = orjson.dumps(
+        {
+            "type": "webhook.test",
+            "timestamp": now.isoformat(),
+            "data": {"message": "test from tenure webhooks test"},
+        }
+    )
+    headers = signing.headers(secrets, msg_id, int(now.timestamp()), body)
+    started = time.perf_counter()
+    try:
+        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+            response = client.post(url, content=body, headers=headers)
+    except httpx.HTTPError as exc:
+        return Probe(
+            None,
+            (time.perf_counter() - started) * 1000,
+            None,
+            f"{type(exc).__name__}: {exc}"[:MAX_ERROR],
+            msg_id,
+        )
+    return Probe(
+        response.status_code,
+        (time.perf_counter() - started) * 1000,
+        response.text[:RESPONSE_KEEP],
+        None,
+        msg_id,
+    )
