@@ -139,6 +139,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         data_dir=tmp_path / "data",
         secret_key="test-secret-key-that-is-long-enough-0123456789",
         redis_url=None,
+        # Test receivers listen on loopback.
+        allow_private_destinations=True,
     )
 
 

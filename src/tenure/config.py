@@ -64,6 +64,9 @@ class Settings(BaseSettings):
         72, gt=0, description="An endpoint failing without a success for this long is disabled"
     )
     webhook_timeout_seconds: float = Field(15, gt=0, le=120)
+    webhook_lease_seconds: float = Field(
+        300, gt=0, description="A sender's claim on deliveries; a crashed sender's lapses then"
+    )
     worker_poll_seconds: float = Field(
         0.2, gt=0, le=60, description="How often an idle worker looks at the outbox"
     )

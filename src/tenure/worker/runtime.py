@@ -120,7 +120,6 @@ class Worker:
         sessions: sessionmaker[Session] | None = None,
         clock: Clock | None = None,
         periodic: bool = True,
-        lease: timedelta = timedelta(minutes=5),
     ) -> None:
         self.settings = settings
         self.engine = engine or make_engine(settings.database_url)
@@ -140,7 +139,7 @@ class Worker:
             clock=self.clock,
             allow_private=settings.allow_private_destinations,
             timeout=settings.webhook_timeout_seconds,
-            lease=lease,
+            lease=timedelta(seconds=settings.webhook_lease_seconds),
             disable_after=timedelta(hours=settings.webhook_disable_after_hours),
         )
         self.stats = WorkerStats()
