@@ -2,6 +2,7 @@
 
 from tenure.accounts import models as accounts_models
 from tenure.auth import models as auth_models
+from tenure.health import models as health_models
 from tenure.hub import models as hub_models
 from tenure.ingest import models as ingest_models
 from tenure.support import models as support_models
@@ -10,6 +11,7 @@ from tenure.webhooks import models as webhooks_models
 __all__ = [
     "accounts_models",
     "auth_models",
+    "health_models",
     "hub_models",
     "ingest_models",
     "support_models",

@@ -72,6 +72,11 @@ class Account(Base):
     traits_at: Mapped[datetime | None]
     # Set when new data may change the account's scores; the health engine clears it.
     rescore_requested_at: Mapped[datetime | None] = mapped_column(index=True)
+    # The latest health score and risk level (an active override applied), kept here so
+    # lists sort and filter by them; the history and explanations live in health_scores.
+    health_score: Mapped[float | None] = mapped_column(index=True)
+    health_risk: Mapped[str | None] = mapped_column(String(32), index=True)
+    health_as_of: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

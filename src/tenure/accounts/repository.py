@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, exists, func, or_, select, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    bindparam,
+    exists,
+    func,
+    or_,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
-from tenure.accounts.models import Account, Contact, Note, SubscriptionPeriod
+from tenure.accounts.models import Account, Contact, Note, SubscriptionChange, SubscriptionPeriod
 from tenure.kit.bulk import bulk_insert
 
 
@@ -174,3 +185,111 @@ def notes_of(session: Session, account_id: uuid.UUID) -> list[Note]:
 
 def note_by_id(session: Session, note_id: uuid.UUID) -> Note | None:
     return session.get(Note, note_id)
+
+
+def health_frame(
+    session: Session, *, as_of: datetime, account_ids: Collection[uuid.UUID] | None
+) -> list[tuple[Any, ...]]:
+    """(id, category, plan, status, hemisphere, signup_at, churned_at, parent_id,
+    mrr_base_cents, mrr_cents) of accounts that existed and had not churned at `as_of`."""
+    a = Account
+    query = select(
+        a.id,
+        a.category,
+        a.plan,
+        a.status,
+        a.hemisphere,
+        a.signup_at,
+        a.churned_at,
+        a.parent_id,
+        a.mrr_base_cents,
+        a.mrr_cents,
+    ).where(a.signup_at <= as_of, or_(a.churned_at.is_(None), a.churned_at > as_of))
+    if account_ids is not None:
+        query = query.where(a.id.in_(list(account_ids)))
+    return [tuple(row) for row in session.execute(query.order_by(a.id))]
+
+
+def lifetimes(
+    session: Session,
+) -> list[tuple[uuid.UUID, str | None, str, datetime, datetime | None]]:
+    """(id, category, hemisphere, signup_at, churned_at) of every account."""
+    a = Account
+    return [
+        tuple(row)  # type: ignore[misc]
+        for row in session.execute(
+            select(a.id, a.category, a.hemisphere, a.signup_at, a.churned_at)
+        )
+    ]
+
+
+def subscription_changes_between(
+    session: Session,
+    *,
+    since: datetime,
+    until: datetime,
+    account_ids: Collection[uuid.UUID] | None,
+) -> list[tuple[uuid.UUID, str, int, int, datetime]]:
+    sc = SubscriptionChange
+    query = (
+        select(sc.account_id, sc.kind, sc.mrr_before_cents, sc.mrr_after_cents, sc.occurred_at)
+        .where(sc.occurred_at >= since, sc.occurred_at < until)
+        .order_by(sc.occurred_at)
+    )
+    if account_ids is not None:
+        query = query.where(sc.account_id.in_(list(account_ids)))
+    return [(a, k, int(b), int(f), at) for a, k, b, f, at in session.execute(query)]
+
+
+def set_health(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """rows: {"b_id", "health_score", "health_risk", "health_as_of"}."""
+    if rows:
+        session.execute(
+            update(Account)
+            .where(Account.id == bindparam("b_id"))
+            .values(
+                health_score=bindparam("health_score"),
+                health_risk=bindparam("health_risk"),
+                health_as_of=bindparam("health_as_of"),
+            )
+            .execution_options(synchronize_session=False),
+            list(rows),
+        )
+
+
+def rescore_requested(session: Session, *, before: datetime, limit: int) -> list[uuid.UUID]:
+    return list(
+        session.scalars(
+            select(Account.id)
+            .where(
+                Account.rescore_requested_at.is_not(None), Account.rescore_requested_at <= before
+            )
+            .order_by(Account.rescore_requested_at)
+            .limit(limit)
+        )
+    )
+
+
+def clear_rescore(
+    session: Session, ids: Collection[uuid.UUID], *, requested_before: datetime
+) -> None:
+    """Clear the marks of these accounts unless new data came in after `requested_before`."""
+    if ids:
+        session.execute(
+            update(Account)
+            .where(Account.id.in_(list(ids)), Account.rescore_requested_at <= requested_before)
+            .values(rescore_requested_at=None)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def parents_of(session: Session, ids: Collection[uuid.UUID]) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """(child, parent) pairs for these children."""
+    return [
+        (c, p)  # type: ignore[misc]
+        for c, p in session.execute(
+            select(Account.id, Account.parent_id).where(
+                Account.id.in_(list(ids)), Account.parent_id.is_not(None)
+            )
+        )
+    ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -425,3 +425,62 @@ def delete_note(session: Session, note_id: uuid.UUID, *, actor: Actor, now: date
         target_id=note.account_id,
         details={"note_id": str(note_id)},
     )
+
+
+# Health scoring reads accounts through these (the health domain owns no account data).
+
+
+def health_frame(
+    session: Session, *, as_of: datetime, account_ids: Collection[uuid.UUID] | None = None
+) -> list[tuple[Any, ...]]:
+    """(id, category, plan, status, hemisphere, signup_at, churned_at, parent_id,
+    mrr_base_cents, mrr_cents) of accounts alive at `as_of`, by id."""
+    return repo.health_frame(session, as_of=as_of, account_ids=account_ids)
+
+
+def lifetimes(
+    session: Session,
+) -> list[tuple[uuid.UUID, str | None, str, datetime, datetime | None]]:
+    """(id, category, hemisphere, signup_at, churned_at) of every account."""
+    return repo.lifetimes(session)
+
+
+def subscription_changes_between(
+    session: Session,
+    *,
+    since: datetime,
+    until: datetime,
+    account_ids: Collection[uuid.UUID] | None = None,
+) -> list[tuple[uuid.UUID, str, int, int, datetime]]:
+    """(account, kind, MRR before, MRR after, when) in [since, until), oldest first."""
+    return repo.subscription_changes_between(
+        session, since=since, until=until, account_ids=account_ids
+    )
+
+
+def set_health(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Store the latest score and risk level on accounts: rows of b_id, health_score,
+    health_risk, health_as_of."""
+    repo.set_health(session, rows)
+
+
+def rescore_requested(session: Session, *, before: datetime, limit: int) -> list[uuid.UUID]:
+    """Accounts whose data changed (marked at or before `before`), oldest mark first."""
+    return repo.rescore_requested(session, before=before, limit=limit)
+
+
+def clear_rescore(
+    session: Session, ids: Collection[uuid.UUID], *, requested_before: datetime
+) -> None:
+    repo.clear_rescore(session, ids, requested_before=requested_before)
+
+
+def request_rescore(session: Session, ids: Collection[uuid.UUID], *, now: datetime) -> None:
+    """New data may change these accounts' scores: the worker rescores them shortly."""
+    from tenure.accounts import sync
+
+    sync.mark_for_rescore(session, ids, now=now)
+
+
+def parents_of(session: Session, ids: Collection[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+    return dict(repo.parents_of(session, ids))

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Mapping, Sequence
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Select, Table, bindparam, func, or_, select, update
+from sqlalchemy import Select, Table, bindparam, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from tenure.ingest.models import ActiveDay, Event, UsageDaily
+from tenure.ingest.rollup import ALL_EVENTS as ALL_EVENTS_METRIC
 from tenure.kit.bulk import add_to_counts, bulk_insert, insert_returning
 
 ACTIVITY_TYPES = ("track", "page", "screen")
@@ -140,3 +141,98 @@ def link_events(session: Session, rows: list[dict[str, Any]]) -> None:
             .values(account_id=bindparam("aid"), contact_id=bindparam("cid")),
             rows,
         )
+
+
+def _ids_filter(query: Any, account_ids: Collection[uuid.UUID] | None) -> Any:
+    if account_ids is not None:
+        query = query.where(UsageDaily.account_id.in_(list(account_ids)))
+    return query
+
+
+def usage_signals(
+    session: Session,
+    *,
+    day: date,
+    account_ids: Collection[uuid.UUID] | None,
+    session_events: Sequence[str],
+    feature_of: Mapping[str, int],
+) -> list[tuple[Any, ...]]:
+    """Per account, over the 90 days up to `day` (inclusive): active days in the last 30
+    and in the 30 before, sessions in the last 30, distinct key features in 30 and 90
+    days, last active day. One grouped scan; the database does the counting."""
+    d30 = day - timedelta(days=30)
+    d60 = day - timedelta(days=60)
+    d90 = day - timedelta(days=90)
+    metric, when = UsageDaily.metric, UsageDaily.day
+    is_all = metric == ALL_EVENTS_METRIC
+    feature = case(*[(metric == name, index) for name, index in feature_of.items()], else_=None)
+    query = select(
+        UsageDaily.account_id,
+        func.sum(case((is_all & (when > d30), 1), else_=0)),
+        func.sum(case((is_all & (when > d60) & (when <= d30), 1), else_=0)),
+        func.sum(
+            case((metric.in_(list(session_events)) & (when > d30), UsageDaily.count), else_=0)
+        ),
+        func.count(func.distinct(case((when > d30, feature), else_=None))),
+        func.count(func.distinct(feature)),
+        func.max(case((is_all, when), else_=None)),
+    ).where(
+        when > d90,
+        when <= day,
+        metric.in_([ALL_EVENTS_METRIC, *session_events, *feature_of]),
+    )
+    query = _ids_filter(query, account_ids).group_by(UsageDaily.account_id)
+    return [tuple(row) for row in session.execute(query)]
+
+
+def sessions_between(
+    session: Session,
+    *,
+    start: date,
+    end: date,
+    account_ids: Collection[uuid.UUID] | None,
+    session_events: Sequence[str],
+) -> list[tuple[uuid.UUID, int]]:
+    """Sessions per account with a day in (start, end]."""
+    query: Any = select(UsageDaily.account_id, func.sum(UsageDaily.count)).where(
+        UsageDaily.day > start, UsageDaily.day <= end, UsageDaily.metric.in_(list(session_events))
+    )
+    query = _ids_filter(query, account_ids).group_by(UsageDaily.account_id)
+    return [(row[0], int(row[1] or 0)) for row in session.execute(query)]
+
+
+def last_active_days(
+    session: Session, *, since: date, until: date, account_ids: Collection[uuid.UUID] | None
+) -> list[tuple[uuid.UUID, date]]:
+    """Last day with any event in (since, until] per account."""
+    query: Any = select(UsageDaily.account_id, func.max(UsageDaily.day)).where(
+        UsageDaily.metric == ALL_EVENTS_METRIC, UsageDaily.day > since, UsageDaily.day <= until
+    )
+    query = _ids_filter(query, account_ids).group_by(UsageDaily.account_id)
+    return [(row[0], row[1]) for row in session.execute(query)]
+
+
+def monthly_activity(
+    session: Session, *, since: date, until: date, session_events: Sequence[str]
+) -> list[tuple[uuid.UUID, str, int, int]]:
+    """(account, 'YYYY-MM', active days, sessions) per account and month in [since, until)."""
+    if session.get_bind().dialect.name == "postgresql":
+        month = func.to_char(UsageDaily.day, "YYYY-MM")
+    else:
+        month = func.substr(UsageDaily.day, 1, 7)
+    metric = UsageDaily.metric
+    query = (
+        select(
+            UsageDaily.account_id,
+            month,
+            func.sum(case((metric == ALL_EVENTS_METRIC, 1), else_=0)),
+            func.sum(case((metric.in_(list(session_events)), UsageDaily.count), else_=0)),
+        )
+        .where(
+            UsageDaily.day >= since,
+            UsageDaily.day < until,
+            metric.in_([ALL_EVENTS_METRIC, *session_events]),
+        )
+        .group_by(UsageDaily.account_id, month)
+    )
+    return [(a, str(m), int(d or 0), int(s or 0)) for a, m, d, s in session.execute(query)]

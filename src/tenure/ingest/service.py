@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -64,3 +64,49 @@ def monthly_usage(
         bucket[0] += total
         bucket[1] += accounts
     return [MonthUsage(month, events, days) for month, (events, days) in totals.items()]
+
+
+def usage_signals(
+    session: Session,
+    *,
+    day: date,
+    account_ids: Collection[uuid.UUID] | None,
+    session_events: Sequence[str],
+    feature_of: Mapping[str, int],
+) -> list[tuple[Any, ...]]:
+    """Usage aggregates for health scoring: (account_id, active days last 30, active days
+    the 30 before, sessions last 30, key features last 30, key features last 90, last
+    active day) for the 90 days up to `day`."""
+    return repo.usage_signals(
+        session,
+        day=day,
+        account_ids=account_ids,
+        session_events=session_events,
+        feature_of=feature_of,
+    )
+
+
+def sessions_between(
+    session: Session,
+    *,
+    start: date,
+    end: date,
+    account_ids: Collection[uuid.UUID] | None,
+    session_events: Sequence[str],
+) -> list[tuple[uuid.UUID, int]]:
+    return repo.sessions_between(
+        session, start=start, end=end, account_ids=account_ids, session_events=session_events
+    )
+
+
+def last_active_days(
+    session: Session, *, since: date, until: date, account_ids: Collection[uuid.UUID] | None
+) -> list[tuple[uuid.UUID, date]]:
+    return repo.last_active_days(session, since=since, until=until, account_ids=account_ids)
+
+
+def monthly_activity(
+    session: Session, *, since: date, until: date, session_events: Sequence[str]
+) -> list[tuple[uuid.UUID, str, int, int]]:
+    """Active days and sessions per account and calendar month (the seasonal baseline)."""
+    return repo.monthly_activity(session, since=since, until=until, session_events=session_events)

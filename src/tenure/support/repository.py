@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -126,3 +126,47 @@ def survey_by_id(session: Session, response_id: uuid.UUID) -> SurveyResponse | N
 
 def survey_by_external_id(session: Session, external_id: str) -> SurveyResponse | None:
     return session.scalar(select(SurveyResponse).where(SurveyResponse.external_id == external_id))
+
+
+def health_aggregates(
+    session: Session,
+    *,
+    as_of: datetime,
+    aging_before: datetime,
+    sentiment_since: datetime,
+    account_ids: Collection[uuid.UUID] | None,
+) -> list[tuple[Any, ...]]:
+    """Per account: tickets open at `as_of`, of which opened before `aging_before`, of which
+    escalated; mean sentiment and count of interactions opened since `sentiment_since`."""
+    si = SupportInteraction
+    open_then = (si.opened_at < as_of) & (si.resolved_at.is_(None) | (si.resolved_at >= as_of))
+    recent = (si.opened_at >= sentiment_since) & (si.opened_at < as_of)
+    query = select(
+        si.account_id,
+        func.sum(case((open_then, 1), else_=0)),
+        func.sum(case((open_then & (si.opened_at < aging_before), 1), else_=0)),
+        func.sum(case((open_then & si.escalated, 1), else_=0)),
+        func.avg(case((recent, si.sentiment), else_=None)),
+    ).where(si.opened_at < as_of, (si.resolved_at.is_(None)) | (si.resolved_at >= sentiment_since))
+    if account_ids is not None:
+        query = query.where(si.account_id.in_(list(account_ids)))
+    return [tuple(row) for row in session.execute(query.group_by(si.account_id))]
+
+
+def survey_answers(
+    session: Session,
+    *,
+    since: datetime,
+    until: datetime,
+    account_ids: Collection[uuid.UUID] | None,
+) -> list[tuple[uuid.UUID, str, int, datetime]]:
+    """(account, kind, score, responded_at) of answers in [since, until), oldest first."""
+    sr = SurveyResponse
+    query = (
+        select(sr.account_id, sr.kind, sr.score, sr.responded_at)
+        .where(sr.responded_at >= since, sr.responded_at < until)
+        .order_by(sr.responded_at)
+    )
+    if account_ids is not None:
+        query = query.where(sr.account_id.in_(list(account_ids)))
+    return [(a, k, int(s), at) for a, k, s, at in session.execute(query)]

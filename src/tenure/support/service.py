@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -501,3 +501,33 @@ def bulk_insert_interactions(session: Session, columns: Mapping[str, Sequence[An
 def bulk_insert_surveys(session: Session, columns: Mapping[str, Sequence[Any]]) -> int:
     """Insert survey responses given as columns (bulk loads)."""
     return repo.insert_surveys(session, columns)
+
+
+def health_aggregates(
+    session: Session,
+    *,
+    as_of: datetime,
+    aging_before: datetime,
+    sentiment_since: datetime,
+    account_ids: Collection[uuid.UUID] | None = None,
+) -> list[tuple[Any, ...]]:
+    """Support signals for health scoring: (account_id, open, aging, escalated, mean
+    sentiment) as of a time, for accounts with any relevant ticket."""
+    return repo.health_aggregates(
+        session,
+        as_of=as_of,
+        aging_before=aging_before,
+        sentiment_since=sentiment_since,
+        account_ids=account_ids,
+    )
+
+
+def survey_answers(
+    session: Session,
+    *,
+    since: datetime,
+    until: datetime,
+    account_ids: Collection[uuid.UUID] | None = None,
+) -> list[tuple[uuid.UUID, str, int, datetime]]:
+    """Survey answers in [since, until), oldest first (NPS/CSAT signals)."""
+    return repo.survey_answers(session, since=since, until=until, account_ids=account_ids)
