@@ -191,7 +191,8 @@ def health_frame(
     session: Session, *, as_of: datetime, account_ids: Collection[uuid.UUID] | None
 ) -> list[tuple[Any, ...]]:
     """(id, category, plan, status, hemisphere, signup_at, churned_at, parent_id,
-    mrr_base_cents, mrr_cents) of accounts that existed and had not churned at `as_of`."""
+    mrr_base_cents, mrr_cents, health_score, health_risk, health_as_of) of accounts that
+    existed and had not churned at `as_of`."""
     a = Account
     query = select(
         a.id,
@@ -204,6 +205,9 @@ def health_frame(
         a.parent_id,
         a.mrr_base_cents,
         a.mrr_cents,
+        a.health_score,
+        a.health_risk,
+        a.health_as_of,
     ).where(a.signup_at <= as_of, or_(a.churned_at.is_(None), a.churned_at > as_of))
     if account_ids is not None:
         query = query.where(a.id.in_(list(account_ids)))
@@ -242,19 +246,9 @@ def subscription_changes_between(
 
 
 def set_health(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """rows: {"b_id", "health_score", "health_risk", "health_as_of"}."""
+    """rows: {"id", "health_score", "health_risk", "health_as_of"} (bulk update by key)."""
     if rows:
-        session.execute(
-            update(Account)
-            .where(Account.id == bindparam("b_id"))
-            .values(
-                health_score=bindparam("health_score"),
-                health_risk=bindparam("health_risk"),
-                health_as_of=bindparam("health_as_of"),
-            )
-            .execution_options(synchronize_session=False),
-            list(rows),
-        )
+        session.execute(update(Account), list(rows))
 
 
 def rescore_requested(session: Session, *, before: datetime, limit: int) -> list[uuid.UUID]:
@@ -290,6 +284,23 @@ def parents_of(session: Session, ids: Collection[uuid.UUID]) -> list[tuple[uuid.
         for c, p in session.execute(
             select(Account.id, Account.parent_id).where(
                 Account.id.in_(list(ids)), Account.parent_id.is_not(None)
+            )
+        )
+    ]
+
+
+def children_ids(session: Session, parent_ids: Collection[uuid.UUID]) -> list[uuid.UUID]:
+    if not parent_ids:
+        return []
+    return list(session.scalars(select(Account.id).where(Account.parent_id.in_(list(parent_ids)))))
+
+
+def health_by_account(session: Session) -> list[tuple[float | None, str | None, int]]:
+    return [
+        (s, r, m)
+        for s, r, m in session.execute(
+            select(Account.health_score, Account.health_risk, Account.mrr_base_cents).where(
+                Account.status != "churned"
             )
         )
     ]

@@ -434,7 +434,8 @@ def health_frame(
     session: Session, *, as_of: datetime, account_ids: Collection[uuid.UUID] | None = None
 ) -> list[tuple[Any, ...]]:
     """(id, category, plan, status, hemisphere, signup_at, churned_at, parent_id,
-    mrr_base_cents, mrr_cents) of accounts alive at `as_of`, by id."""
+    mrr_base_cents, mrr_cents, health_score, health_risk, health_as_of) of accounts alive
+    at `as_of`, by id."""
     return repo.health_frame(session, as_of=as_of, account_ids=account_ids)
 
 
@@ -459,7 +460,7 @@ def subscription_changes_between(
 
 
 def set_health(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Store the latest score and risk level on accounts: rows of b_id, health_score,
+    """Store the latest score and risk level on accounts: rows of id, health_score,
     health_risk, health_as_of."""
     repo.set_health(session, rows)
 
@@ -484,3 +485,13 @@ def request_rescore(session: Session, ids: Collection[uuid.UUID], *, now: dateti
 
 def parents_of(session: Session, ids: Collection[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
     return dict(repo.parents_of(session, ids))
+
+
+def children_of(session: Session, parent_ids: Collection[uuid.UUID]) -> list[uuid.UUID]:
+    """Ids of the direct children of these accounts."""
+    return repo.children_ids(session, parent_ids)
+
+
+def health_by_account(session: Session) -> list[tuple[float | None, str | None, int]]:
+    """(latest health score, risk level, MRR in the reporting currency) of live accounts."""
+    return repo.health_by_account(session)

@@ -1,0 +1,709 @@
+"""Health scoring: rescoring (one account or the portfolio), history, overrides, scorecards."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from tenure.accounts import service as accounts_service
+from tenure.auth import service as auth_service
+from tenure.health import baseline as baseline_mod
+from tenure.health import repository as repo
+from tenure.health.baseline import Baseline
+from tenure.health.engine import Scores, rollup, score_frame
+from tenure.health.explain import sentence
+from tenure.health.loader import AccountInfo, lifecycle, load_frame
+from tenure.health.models import HealthOverride, HealthScore, ScorecardVersion
+from tenure.health.scorecard import Scorecard, default_scorecard, parse_scorecard
+from tenure.health.signals import Floats, SignalFrame
+from tenure.hub import service as hub_service
+from tenure.hub.events import DomainEvent, HealthChanged
+from tenure.ingest import service as ingest_service
+from tenure.ingest.catalogue import MetricCatalogue, load_catalogue
+from tenure.kit.actor import Actor
+from tenure.kit.errors import Conflict, InvalidInput, NotFound
+
+# A score moving less than this (without a change of level) is not announced.
+CHANGE_THRESHOLD = 5.0
+BASELINE_MAX_AGE = timedelta(days=7)
+BACKLOG_BATCH = 5000
+
+
+@dataclass
+class Card:
+    """A scorecard in use: its stored version and the validated configuration."""
+
+    key: str
+    version: int
+    config: Scorecard
+
+
+@dataclass
+class RescoreResult:
+    as_of: datetime
+    accounts: int = 0
+    scored: int = 0
+    announced: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Scored:
+    """Everything computed for a batch of accounts, row-aligned with `frame`."""
+
+    frame: SignalFrame
+    info: AccountInfo
+    score: Floats
+    level: list[str | None]
+    card_of: list[Card]
+    components: list[dict[str, Any]]
+    missing: list[list[str]]
+    factors: list[list[dict[str, Any]]]
+    children: Floats
+
+
+# Scorecards.
+
+
+def active_cards(session: Session, *, now: datetime | None = None) -> list[Card]:
+    """The scorecards in use, the default last; the shipped default is saved on first use."""
+    rows = repo.active_scorecards(session)
+    if not rows:
+        card = default_scorecard()
+        row = ScorecardVersion(
+            key=card.key,
+            version=1,
+            definition=card.model_dump(mode="json"),
+            active=True,
+            created_at=now or datetime.now().astimezone(),
+            created_by="tenure (shipped default)",
+        )
+        repo.add(session, row)
+        rows = [row]
+    cards = [Card(r.key, r.version, parse_scorecard(r.definition)) for r in rows]
+    cards.sort(key=lambda c: (c.config.default, -c.config.priority, c.key))
+    return cards
+
+
+def _default(cards: Sequence[Card]) -> Card:
+    for card in cards:
+        if card.config.default:
+            return card
+    return cards[-1]
+
+
+def save_scorecard(
+    session: Session, definition: dict[str, Any], *, actor: Actor, now: datetime
+) -> Card:
+    """Validate and save a scorecard as the next version of its key (a new key: version 1)."""
+    config = parse_scorecard(definition)
+    cards = active_cards(session, now=now)
+    current = {c.key: c for c in cards}
+    if config.default:
+        for card in cards:
+            if card.config.default and card.key != config.key:
+                raise Conflict(
+                    f"scorecard {card.key!r} is already the default; unset it there first"
+                )
+    elif config.key in current and current[config.key].config.default:
+        raise Conflict("the default scorecard must stay the default (there must be one)")
+    version = repo.latest_version(session, config.key) + 1
+    repo.deactivate(session, config.key)
+    repo.add(
+        session,
+        ScorecardVersion(
+            key=config.key,
+            version=version,
+            definition=config.model_dump(mode="json"),
+            active=True,
+            created_at=now,
+            created_by=actor.label,
+        ),
+    )
+    auth_service.audit(
+        session,
+        actor,
+        "scorecard.save",
+        now=now,
+        target_type="scorecard",
+        target_id=config.key,
+        details={"version": version},
+    )
+    return Card(config.key, version, config)
+
+
+def retire_scorecard(session: Session, key: str, *, actor: Actor, now: datetime) -> None:
+    cards = {c.key: c for c in active_cards(session, now=now)}
+    if key not in cards:
+        raise NotFound(f"no scorecard {key!r}")
+    if cards[key].config.default:
+        raise Conflict("the default scorecard cannot be retired; make another one the default")
+    repo.deactivate(session, key)
+    auth_service.audit(
+        session, actor, "scorecard.retire", now=now, target_type="scorecard", target_id=key
+    )
+
+
+def scorecard_versions(session: Session, key: str) -> list[ScorecardVersion]:
+    rows = repo.versions(session, key)
+    if not rows:
+        raise NotFound(f"no scorecard {key!r}")
+    return rows
+
+
+# Baseline.
+
+
+def baseline_for(session: Session, *, as_of: datetime, catalogue: MetricCatalogue) -> Baseline:
+    """The seasonal baseline learned at most a week before `as_of` (learned now if none)."""
+    figures = repo.baseline(
+        session, on_or_before=as_of.date(), since=(as_of - BASELINE_MAX_AGE).date()
+    )
+    if figures is not None:
+        return figures
+    learned = learn_baseline(session, as_of=as_of, catalogue=catalogue)
+    return learned
+
+
+def learn_baseline(
+    session: Session, *, as_of: datetime, catalogue: MetricCatalogue, store: bool = True
+) -> Baseline:
+    """Learn the baseline from the history before `as_of` and keep it."""
+    first = baseline_mod._month_starts(as_of.date(), baseline_mod.HISTORY_MONTHS)[0]
+    monthly = ingest_service.monthly_activity(
+        session,
+        since=first,
+        until=as_of.date().replace(day=1),
+        session_events=catalogue.activity.session_events,
+    )
+    learned = baseline_mod.learn(accounts_service.lifetimes(session), monthly, as_of=as_of)
+    if store:
+        repo.store_baseline(session, learned)
+    return learned
+
+
+# Scoring.
+
+
+def _assign(cards: Sequence[Card], info: AccountInfo) -> list[Card]:
+    """The scorecard of each account: the first segment that matches, else the default."""
+    stages = lifecycle(info).tolist()
+    default = _default(cards)
+    out: list[Card] = []
+    for i in range(len(info.categories)):
+        chosen = default
+        for card in cards:
+            seg = card.config.segment
+            if card.config.default:
+                continue
+            if seg.category and info.categories[i] not in seg.category:
+                continue
+            if seg.plan and info.plans[i] not in seg.plan:
+                continue
+            if seg.lifecycle and stages[i] not in seg.lifecycle:
+                continue
+            chosen = card
+            break
+        out.append(chosen)
+    return out
+
+
+def compute(
+    session: Session,
+    *,
+    as_of: datetime,
+    account_ids: Collection[uuid.UUID] | None = None,
+    cards: Sequence[Card] | None = None,
+    catalogue: MetricCatalogue | None = None,
+    baseline: Baseline | None = None,
+    timings: dict[str, float] | None = None,
+) -> Scored:
+    """Score accounts as of a time without storing anything."""
+    clock = time.perf_counter()
+    catalogue = catalogue or load_catalogue()
+    cards = list(cards) if cards is not None else active_cards(session)
+    if baseline is None:
+        baseline = baseline_for(session, as_of=as_of, catalogue=catalogue)
+    frame, info = load_frame(
+        session, as_of=as_of, catalogue=catalogue, baseline=baseline, account_ids=account_ids
+    )
+    if timings is not None:
+        timings["read"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    card_of = _assign(cards, info)
+    n = frame.n
+    score = np.full(n, np.nan)
+    level: list[str | None] = [None] * n
+    components: list[dict[str, Any]] = [{} for _ in range(n)]
+    missing: list[list[str]] = [[] for _ in range(n)]
+    factors: list[list[dict[str, Any]]] = [[] for _ in range(n)]
+    for card in cards:
+        rows = np.array([i for i in range(n) if card_of[i] is card], dtype=np.intp)
+        if rows.size == 0:
+            continue
+        part = frame.take(rows)
+        result = score_frame(card.config, part)
+        score[rows] = result.score
+        _explain(card, part, result, rows, info, level, components, missing, factors)
+    children = _roll_up(card_of, frame, info, score, level, components, factors)
+    if timings is not None:
+        timings["score"] = time.perf_counter() - clock
+    return Scored(frame, info, score, level, card_of, components, missing, factors, children)
+
+
+def _explain(
+    card: Card,
+    part: SignalFrame,
+    result: Scores,
+    rows: Any,
+    info: AccountInfo,
+    level: list[str | None],
+    components: list[dict[str, Any]],
+    missing: list[list[str]],
+    factors: list[list[dict[str, Any]]],
+) -> None:
+    bands = card.config.bands_ascending()
+    keys = [c.key for c in card.config.components]
+    weights = {c.key: c.weight for c in card.config.components}
+    comp_scores = np.column_stack([result.components[k] for k in keys])
+    contribs = np.column_stack([result.contributions[k] for k in keys])
+    impact = (
+        np.column_stack([result.impact[s] for s in result.signal_names])
+        if result.signal_names
+        else np.zeros((part.n, 0))
+    )
+    for j, row in enumerate(rows.tolist()):
+        lvl = int(result.level[j])
+        level[row] = bands[lvl].level if lvl >= 0 else None
+        comp: dict[str, Any] = {}
+        gone: list[str] = []
+        for k, key in enumerate(keys):
+            value = comp_scores[j, k]
+            if np.isnan(value):
+                gone.append(key)
+                continue
+            comp[key] = {
+                "score": round(float(value), 1),
+                "weight": weights[key],
+                "contribution": round(float(contribs[j, k]), 2),
+            }
+        components[row] = comp
+        missing[row] = gone
+        out = []
+        for f in result.factors[j].tolist():
+            if f < 0:
+                continue
+            signal = result.signal_names[f]
+            out.append(
+                {
+                    "signal": signal,
+                    "impact": round(float(impact[j, f]), 1),
+                    "text": sentence(
+                        signal,
+                        part,
+                        j,
+                        category=info.categories[row],
+                        seasonal=card.config.seasonal,
+                    ),
+                }
+            )
+        factors[row] = out
+
+
+def _roll_up(
+    card_of: list[Card],
+    frame: SignalFrame,
+    info: AccountInfo,
+    score: Floats,
+    level: list[str | None],
+    components: list[dict[str, Any]],
+    factors: list[list[dict[str, Any]]],
+) -> Floats:
+    """A parent's score from its children (mean or MRR-weighted, per its scorecard)."""
+    n = frame.n
+    children = np.zeros(n)
+    row_of = {account_id: i for i, account_id in enumerate(frame.account_ids)}
+    pairs = [(i, row_of[p]) for i, p in enumerate(info.parent_ids) if p is not None and p in row_of]
+    if not pairs:
+        return children
+    child_rows = np.array([c for c, _ in pairs], dtype=np.intp)
+    parent_rows = np.array([p for _, p in pairs], dtype=np.intp)
+    parents = np.unique(parent_rows)
+    slot = {int(p): k for k, p in enumerate(parents.tolist())}
+    slots = np.array([slot[int(p)] for p in parent_rows], dtype=np.intp)
+    for mode in ("mean", "mrr_weighted"):
+        chosen = np.array(
+            [card_of[int(p)].config.parent_rollup == mode for p in parents.tolist()], dtype=bool
+        )
+        if not chosen.any():
+            continue
+        weights = info.mrr_base[child_rows] if mode == "mrr_weighted" else None
+        rolled = rollup(score[child_rows], slots, parents.size, weights)
+        for k, p in enumerate(parents.tolist()):
+            if not chosen[k] or np.isnan(rolled[k]):
+                continue
+            mine = [c for c, pp in pairs if pp == p]
+            scored = [c for c in mine if not np.isnan(score[c])]
+            score[p] = rolled[k]
+            level[p] = card_of[p].config.level_of(float(rolled[k]))
+            children[p] = len(scored)
+            at_risk = [c for c in scored if level[c] in ("high", "critical")]
+            comp: dict[str, Any] = {}
+            for key in {key for c in scored for key in components[c]}:
+                values = [components[c][key]["score"] for c in scored if key in components[c]]
+                comp[key] = {
+                    "score": round(float(np.mean(values)), 1),
+                    "weight": None,
+                    "contribution": None,
+                }
+            components[p] = comp
+            worst = min(scored, key=lambda c: score[c])
+            text = f"{len(at_risk)} of {len(scored)} child accounts are at high or critical risk"
+            factors[p] = [{"signal": "children", "impact": None, "text": text}] + [
+                {**f, "text": f"Weakest child: {f['text']}"} for f in factors[worst][:1]
+            ]
+    return children
+
+
+def _overrides(
+    session: Session, ids: Sequence[uuid.UUID], *, as_of: datetime
+) -> dict[uuid.UUID, HealthOverride]:
+    return {o.account_id: o for o in repo.active_overrides(session, ids, at=as_of)}
+
+
+def rescore(
+    session: Session,
+    *,
+    as_of: datetime,
+    now: datetime,
+    account_ids: Collection[uuid.UUID] | None = None,
+    catalogue: MetricCatalogue | None = None,
+    publish: bool = True,
+) -> RescoreResult:
+    """Score accounts as of `as_of`, keep the day's score with its explanation, update the
+    accounts' latest score when `as_of` is not older than it, announce real changes."""
+    result = RescoreResult(as_of=as_of)
+    if account_ids is not None:
+        account_ids = _with_family(session, account_ids)
+    scored = compute(
+        session,
+        as_of=as_of,
+        account_ids=account_ids,
+        catalogue=catalogue,
+        timings=result.seconds,
+    )
+    clock = time.perf_counter()
+    frame, info = scored.frame, scored.info
+    result.accounts = frame.n
+    if frame.n == 0:
+        return result
+    ids = frame.account_ids
+    day = as_of.date()
+    before_7 = repo.scores_on(session, ids, day=day - timedelta(days=7))
+    before_30 = repo.scores_on(session, ids, day=day - timedelta(days=30))
+    overrides = _overrides(session, ids, as_of=as_of)
+    rows: list[dict[str, Any]] = []
+    latest: list[dict[str, Any]] = []
+    events: list[tuple[DomainEvent, uuid.UUID | None]] = []
+    for i, account_id in enumerate(ids):
+        value = None if np.isnan(scored.score[i]) else round(float(scored.score[i]), 1)
+        card = scored.card_of[i]
+        prev7, prev30 = before_7.get(account_id), before_30.get(account_id)
+        rows.append(
+            {
+                "account_id": account_id,
+                "scored_on": day,
+                "as_of": as_of,
+                "score": value,
+                "risk_level": scored.level[i],
+                "scorecard_key": card.key,
+                "scorecard_version": card.version,
+                "components": scored.components[i],
+                "missing": scored.missing[i],
+                "factors": scored.factors[i],
+                "signals": _signals(frame, i),
+                "delta_7": _delta(value, prev7),
+                "delta_30": _delta(value, prev30),
+                "children": int(scored.children[i]),
+            }
+        )
+        previous_as_of = info.previous_as_of[i]
+        if previous_as_of is not None and previous_as_of > as_of:
+            continue  # a backfill: the account's latest score is newer than this one
+        override = overrides.get(account_id)
+        effective = value
+        risk = scored.level[i]
+        if override is not None:
+            effective = override.score if override.score is not None else effective
+            if override.risk_level is not None:
+                risk = override.risk_level
+            elif override.score is not None:
+                risk = card.config.level_of(override.score)
+        latest.append(
+            {
+                "id": account_id,
+                "health_score": effective,
+                "health_risk": risk,
+                "health_as_of": as_of,
+            }
+        )
+        old = info.previous_score[i]
+        old_risk = info.previous_risk[i]
+        if (
+            effective is not None
+            and publish
+            and (risk != old_risk or np.isnan(old) or abs(effective - old) >= CHANGE_THRESHOLD)
+        ):
+            events.append(
+                (
+                    HealthChanged(
+                        account_id=account_id,
+                        as_of=as_of,
+                        score=effective,
+                        previous_score=None if np.isnan(old) else float(old),
+                        risk_level=risk or "",
+                        previous_risk_level=old_risk,
+                        scorecard_version=f"{card.key}@{card.version}",
+                    ),
+                    account_id,
+                )
+            )
+    result.seconds["explain"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    repo.upsert_scores(session, rows)
+    accounts_service.set_health(session, latest)
+    hub_service.publish_many(session, events, now=now)
+    result.seconds["write"] = time.perf_counter() - clock
+    result.scored = sum(1 for r in rows if r["score"] is not None)
+    result.announced = len(events)
+    return result
+
+
+def _with_family(session: Session, ids: Collection[uuid.UUID]) -> list[uuid.UUID]:
+    """The accounts, their parents, and their parents' children (a child's new score
+    changes its parent's)."""
+    wanted = set(ids)
+    parents = set(accounts_service.parents_of(session, wanted).values())
+    wanted |= parents
+    wanted |= set(accounts_service.children_of(session, wanted))
+    return sorted(wanted)
+
+
+def _signals(frame: SignalFrame, row: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, values in frame.values.items():
+        if "@" in name:
+            continue
+        v = float(values[row])
+        out[name] = None if np.isnan(v) else round(v, 3)
+    return out
+
+
+def _delta(value: float | None, before: float | None) -> float | None:
+    if value is None or before is None:
+        return None
+    return round(value - before, 1)
+
+
+def rescore_requested(
+    session: Session, *, now: datetime, debounce: timedelta = timedelta(seconds=2)
+) -> RescoreResult | None:
+    """Rescore the accounts whose data changed (marked at least `debounce` ago)."""
+    cutoff = now - debounce
+    ids = accounts_service.rescore_requested(session, before=cutoff, limit=BACKLOG_BATCH)
+    if not ids:
+        return None
+    result = rescore(session, as_of=now, now=now, account_ids=ids)
+    accounts_service.clear_rescore(session, ids, requested_before=cutoff)
+    return result
+
+
+# Reading.
+
+
+def latest(session: Session, account_id: uuid.UUID) -> HealthScore | None:
+    return repo.latest_score(session, account_id)
+
+
+def history(
+    session: Session, account_id: uuid.UUID, *, since: datetime, until: datetime
+) -> list[HealthScore]:
+    if until <= since:
+        raise InvalidInput("until must be after since", field="until")
+    return repo.history(session, account_id, since=since.date(), until=until.date())
+
+
+def active_override(
+    session: Session, account_id: uuid.UUID, *, at: datetime
+) -> HealthOverride | None:
+    return _overrides(session, [account_id], as_of=at).get(account_id)
+
+
+def distribution(session: Session) -> dict[str, Any]:
+    """Accounts and MRR per risk level (latest scores), and a histogram of scores."""
+    cards = active_cards(session)
+    bands = _default(cards).config.bands_ascending()
+    levels: dict[str, dict[str, Any]] = {
+        b.level: {"label": b.label, "colour": b.colour, "accounts": 0, "mrr_cents": 0}
+        for b in bands
+    }
+    unscored = 0
+    histogram = [0] * 10
+    for score, risk, mrr in accounts_service.health_by_account(session):
+        if score is None:
+            unscored += 1
+            continue
+        histogram[min(int(score // 10), 9)] += 1
+        bucket = levels.setdefault(
+            risk or "unknown", {"label": risk, "colour": "#888888", "accounts": 0, "mrr_cents": 0}
+        )
+        bucket["accounts"] += 1
+        bucket["mrr_cents"] += int(mrr or 0)
+    return {"levels": levels, "histogram": histogram, "unscored": unscored}
+
+
+def preview(session: Session, definition: dict[str, Any], *, as_of: datetime) -> dict[str, Any]:
+    """The distribution the portfolio would have with this scorecard (nothing saved)."""
+    config = parse_scorecard(definition)
+    card = Card(
+        config.key, 0, config.model_copy(update={"default": True, "segment": config.segment})
+    )
+    scored = compute(session, as_of=as_of, cards=[card])
+    bands = config.bands_ascending()
+    counts = {b.level: 0 for b in bands}
+    histogram = [0] * 10
+    scores = scored.score[~np.isnan(scored.score)]
+    for lvl in scored.level:
+        if lvl is not None:
+            counts[lvl] += 1
+    for s in scores.tolist():
+        histogram[min(int(s // 10), 9)] += 1
+    return {
+        "accounts": scored.frame.n,
+        "scored": int(scores.size),
+        "mean": round(float(scores.mean()), 1) if scores.size else None,
+        "levels": counts,
+        "histogram": histogram,
+    }
+
+
+# Overrides.
+
+
+def create_override(
+    session: Session,
+    account_id: uuid.UUID,
+    *,
+    score: float | None,
+    risk_level: str | None,
+    reason: str,
+    expires_at: datetime,
+    actor: Actor,
+    now: datetime,
+) -> HealthOverride:
+    """Place a CSM's score and/or risk level over the computed one until `expires_at`."""
+    accounts_service.get_account(session, account_id)
+    if not reason or not reason.strip():
+        raise InvalidInput("an override needs a reason", field="reason")
+    if expires_at <= now:
+        raise InvalidInput("the expiry must be in the future", field="expires_at")
+    if score is None and risk_level is None:
+        raise InvalidInput("give a score, a risk level or both", field="score")
+    if score is not None and not 0 <= score <= 100:
+        raise InvalidInput("score must be between 0 and 100", field="score")
+    card = _default(active_cards(session, now=now))
+    known = [b.level for b in card.config.risk_bands]
+    if risk_level is not None and risk_level not in known:
+        raise InvalidInput(
+            f"unknown risk level {risk_level!r} (choose {', '.join(known)})", field="risk_level"
+        )
+    for current in repo.active_overrides(session, [account_id], at=now):
+        current.removed_at = now
+    override = HealthOverride(
+        account_id=account_id,
+        score=score,
+        risk_level=risk_level,
+        reason=reason.strip(),
+        expires_at=expires_at,
+        created_at=now,
+        created_by=actor.label,
+        created_by_id=actor.user_id,
+    )
+    repo.add(session, override)
+    auth_service.audit(
+        session,
+        actor,
+        "health.override",
+        now=now,
+        target_type="account",
+        target_id=account_id,
+        details={
+            "score": score,
+            "risk_level": risk_level,
+            "reason": override.reason,
+            "expires_at": expires_at.isoformat(),
+        },
+    )
+    _apply_latest(session, account_id, now=now)
+    return override
+
+
+def remove_override(
+    session: Session, account_id: uuid.UUID, *, actor: Actor, now: datetime
+) -> None:
+    current = repo.active_overrides(session, [account_id], at=now)
+    if not current:
+        raise NotFound("this account has no active override")
+    for override in current:
+        override.removed_at = now
+    auth_service.audit(
+        session,
+        actor,
+        "health.override_removed",
+        now=now,
+        target_type="account",
+        target_id=account_id,
+    )
+    _apply_latest(session, account_id, now=now)
+
+
+def _apply_latest(session: Session, account_id: uuid.UUID, *, now: datetime) -> None:
+    """Refresh the account's displayed score and level after an override changed."""
+    session.flush()
+    row = repo.latest_score(session, account_id)
+    override = active_override(session, account_id, at=now)
+    score = row.score if row else None
+    risk = row.risk_level if row else None
+    if override is not None:
+        card = _default(active_cards(session, now=now))
+        score = override.score if override.score is not None else score
+        if override.risk_level is not None:
+            risk = override.risk_level
+        elif override.score is not None:
+            risk = card.config.level_of(override.score)
+    accounts_service.set_health(
+        session,
+        [
+            {
+                "id": account_id,
+                "health_score": score,
+                "health_risk": risk,
+                "health_as_of": row.as_of if row else now,
+            }
+        ],
+    )
+
+
+def expire_overrides(session: Session, *, now: datetime) -> int:
+    """Accounts whose override lapsed get their computed score back on display."""
+    lapsed = repo.lapsed_overrides(session, now=now)
+    for account_id in lapsed:
+        _apply_latest(session, account_id, now=now)
+    return len(lapsed)
