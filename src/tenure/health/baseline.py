@@ -108,8 +108,12 @@ def learn(
     *,
     as_of: datetime,
     months: int = HISTORY_MONTHS,
+    data_since: date | None = None,
 ) -> Baseline:
-    """The baseline from account lifetimes and monthly activity (see the ingest service)."""
+    """The baseline from account lifetimes and monthly activity (see the ingest service).
+
+    Months that begin before `data_since` (the first recorded usage) are not used: an
+    account is not quiet in a month nobody was recording."""
     starts = _month_starts(as_of.date(), months)
     month_keys = {f"{d.year:04d}-{d.month:02d}": i for i, d in enumerate(starts[:-1])}
     n_months = len(starts) - 1
@@ -135,6 +139,11 @@ def learn(
     # Alive for the whole month, and not churned by the time of learning.
     alive = (signup[:, None] <= start_days[None, :-1]) & (churned[:, None] >= start_days[None, 1:])
     alive &= (churned > as_of_day)[:, None]
+    if data_since is not None:
+        recorded = start_days[:-1] >= _epoch_day(
+            datetime(data_since.year, data_since.month, data_since.day, tzinfo=UTC)
+        )
+        alive &= recorded[None, :]
     calendar_month = np.array([d.month for d in starts[:-1]])
     per_30 = 30.0 / lengths
 

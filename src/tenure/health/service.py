@@ -183,7 +183,12 @@ def learn_baseline(
         until=as_of.date().replace(day=1),
         session_events=catalogue.activity.session_events,
     )
-    learned = baseline_mod.learn(accounts_service.lifetimes(session), monthly, as_of=as_of)
+    learned = baseline_mod.learn(
+        accounts_service.lifetimes(session),
+        monthly,
+        as_of=as_of,
+        data_since=ingest_service.first_usage_day(session),
+    )
     if store:
         repo.store_baseline(session, learned)
     return learned

@@ -236,3 +236,9 @@ def monthly_activity(
         .group_by(UsageDaily.account_id, month)
     )
     return [(a, str(m), int(d or 0), int(s or 0)) for a, m, d, s in session.execute(query)]
+
+
+def first_usage_day(session: Session) -> date | None:
+    return session.scalar(
+        select(func.min(UsageDaily.day)).where(UsageDaily.metric == ALL_EVENTS_METRIC)
+    )

@@ -110,3 +110,8 @@ def monthly_activity(
 ) -> list[tuple[uuid.UUID, str, int, int]]:
     """Active days and sessions per account and calendar month (the seasonal baseline)."""
     return repo.monthly_activity(session, since=since, until=until, session_events=session_events)
+
+
+def first_usage_day(session: Session) -> date | None:
+    """The first day any usage was recorded: history before it is unknown, not quiet."""
+    return repo.first_usage_day(session)
