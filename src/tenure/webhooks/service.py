@@ -176,6 +176,9 @@ def rotate_secret(
 def send_test(session: Session, endpoint_id: uuid.UUID, *, actor: Actor, now: datetime) -> int:
     """Queue a `webhook.test` event for this endpoint alone; returns its outbox id."""
     endpoint = get_endpoint(session, endpoint_id)
+    if not endpoint.enabled:
+        # The fan-out skips disabled endpoints: the test would be dropped, not queued.
+        raise Conflict(f"webhook endpoint {endpoint_id} is disabled; enable it to send a test")
     return hub_service.publish(
         session,
         WebhookTest(
