@@ -55,6 +55,9 @@ def _refusal(address: str) -> str | None:
         return "private"
     if ip.is_multicast or ip.is_reserved or ip.is_unspecified:
         return "reserved"
+    if not ip.is_global:
+        # e.g. 100.64.0.0/10 (shared address space), home of Alibaba Cloud's metadata service.
+        return "non-public"
     return None
 
 
