@@ -29,7 +29,7 @@ from tenure.accounts.schemas import (
     SubscriptionPeriodUpsert,
     UpsertResult,
 )
-from tenure.accounts.service import hemisphere_of
+from tenure.accounts.service import hemisphere_of, request_rescore
 from tenure.auth import service as auth_service
 from tenure.kit.actor import Actor
 from tenure.kit.errors import InvalidInput
@@ -243,6 +243,7 @@ def _upsert_account_facts(
         )
     }
     timestamped = hasattr(model, "updated_at")
+    touched: set[uuid.UUID] = set()
     for position, row in enumerate(rows):
         account = accounts.get(row.account_external_id)
         if account is None:
@@ -262,7 +263,10 @@ def _upsert_account_facts(
                 known[row.external_id] = fact
         changed = _apply(fact, values)
         _tally(result, fact, created=created, changed=changed, now=now)
+        if created or changed:
+            touched.add(account.id)
     session.flush()
+    request_rescore(session, touched, now=now)
     _audit_bulk(session, actor, result, model.__tablename__.removesuffix("s"), now=now, audit=audit)
     return result
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select
+from sqlalchemy import Select, event
 from sqlalchemy.orm import Session
 
 from tenure.accounts import repository as repo
@@ -477,10 +477,30 @@ def clear_rescore(
 
 
 def request_rescore(session: Session, ids: Collection[uuid.UUID], *, now: datetime) -> None:
-    """New data may change these accounts' scores: the worker rescores them shortly."""
-    from tenure.accounts import sync
+    """New data may change these accounts' scores: the worker rescores them shortly.
 
-    sync.mark_for_rescore(session, ids, now=now)
+    The marks are written once, just before the transaction commits (one UPDATE however
+    many rows a bulk load touched)."""
+    pending: dict[uuid.UUID, datetime] = session.info.setdefault(_RESCORE_KEY, {})
+    for account_id in ids:
+        pending[account_id] = now
+
+
+_RESCORE_KEY = "tenure.rescore"
+
+
+@event.listens_for(Session, "before_commit")
+def _write_rescore_marks(session: Session) -> None:
+    pending: dict[uuid.UUID, datetime] | None = session.info.pop(_RESCORE_KEY, None)
+    if pending:
+        from tenure.accounts import sync
+
+        sync.mark_for_rescore(session, list(pending), now=max(pending.values()))
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_rescore_marks(session: Session) -> None:
+    session.info.pop(_RESCORE_KEY, None)
 
 
 def parents_of(session: Session, ids: Collection[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:

@@ -82,6 +82,8 @@ def _priors() -> dict[str, Any]:
 
 def prior(category: str | None, hemisphere: str, month: int, signal: str) -> float:
     data = _priors()
+    if signal not in data["default"]:
+        return float("nan")  # e.g. churn rates: nothing to assume without history
     base = data.get("categories", {}).get(category or "", data["default"])[signal]
     if month == FLAT_MONTH:
         return float(base)
@@ -105,6 +107,7 @@ def _epoch_day(value: datetime | None) -> float:
 def learn(
     lifetimes: Sequence[tuple[uuid.UUID, str | None, str, datetime, datetime | None]],
     monthly: Sequence[tuple[uuid.UUID, str, int, int]],
+    churns: Sequence[tuple[uuid.UUID, datetime]] = (),
     *,
     as_of: datetime,
     months: int = HISTORY_MONTHS,
@@ -193,7 +196,72 @@ def learn(
                 figures[key] = Figure(
                     prior(category, hem_names[hem], month_no, signal), count, "prior"
                 )
+    _learn_churn_rates(
+        figures,
+        churns,
+        starts=start_days,
+        calendar_month=calendar_month,
+        signup=signup,
+        churned=churned,
+        index=index,
+        cat_names=cat_names,
+        hem_names=hem_names,
+        cat_of=cat_of,
+        hem_of=hem_of,
+        recorded_from=(
+            _epoch_day(datetime(data_since.year, data_since.month, data_since.day, tzinfo=UTC))
+            if data_since is not None
+            else -np.inf
+        ),
+    )
     return Baseline(as_of.date(), figures)
+
+
+def _learn_churn_rates(
+    figures: dict[Key, Figure],
+    churns: Sequence[tuple[uuid.UUID, datetime]],
+    *,
+    starts: npt.NDArray[np.float64],
+    calendar_month: npt.NDArray[np.int64],
+    signup: npt.NDArray[np.float64],
+    churned: npt.NDArray[np.float64],
+    index: dict[uuid.UUID, int],
+    cat_names: list[str],
+    hem_names: list[str],
+    cat_of: npt.NDArray[np.int64],
+    hem_of: npt.NDArray[np.int64],
+    recorded_from: float,
+) -> None:
+    """Share of accounts of a segment that cancel in each calendar month (all years seen):
+    the season ahead of an account, learned from its peers' past."""
+    usable = starts[:-1] >= recorded_from
+    # Subscribed at the start of the month (a later cancellation still counts as at risk).
+    at_risk = (signup[:, None] <= starts[None, :-1]) & (churned[:, None] >= starts[None, :-1])
+    at_risk &= usable[None, :]
+    cancelled = np.zeros_like(at_risk)
+    for account_id, when in churns:
+        i = index.get(account_id)
+        if i is None:
+            continue
+        day = _epoch_day(when)
+        m = int(np.searchsorted(starts, day, side="right")) - 1
+        if 0 <= m < at_risk.shape[1] and usable[m]:
+            cancelled[i, m] = True
+            at_risk[i, m] = True
+    pooled = cat_names.index(ANY)
+    for h, hem in enumerate(hem_names):
+        for c, cat in enumerate(cat_names):
+            rows = hem_of == h if c == pooled else (hem_of == h) & (cat_of == c)
+            if not rows.any():
+                continue
+            for month in range(1, 13):
+                cols = calendar_month == month
+                exposed = int(at_risk[np.ix_(rows, cols)].sum())
+                if exposed >= MIN_ACCOUNTS:
+                    lost = int(cancelled[np.ix_(rows, cols)].sum())
+                    figures[(cat, hem, month, "churn_rate")] = Figure(
+                        lost / exposed, exposed, "learned"
+                    )
 
 
 def window_month(as_of: datetime, days_back: int = 15) -> int:

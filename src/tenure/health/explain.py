@@ -92,6 +92,11 @@ def sentence(
         return f"{_n(v, 'failed payment', 'failed payments')} in the last 90 days"
     if signal == "downgrades_90":
         return f"Downgraded {_n(v, 'time', 'times')} in the last 90 days"
+    if signal == "season_ahead_churn":
+        return (
+            f"Season ahead: {v * 100:.0f}% of {_plural(category)} usually cancel in the next "
+            "two months at this time of year"
+        )
     if signal == "days_since_seen":
         return f"Nobody from the account has been active for {int(v)} days"
     return f"{signal} = {v:g}"

@@ -225,6 +225,12 @@ def load_frame(
         np.nan,
     )
 
+    # The season ahead: how often peers cancelled in the next two calendar months.
+    ahead = np.zeros(n)
+    for days in (15, 45):
+        month = np.full(n, (as_of + timedelta(days=days)).month, dtype=np.int64)
+        ahead += baseline.expected(info.categories, info.hemispheres, month, "churn_rate")
+
     values: dict[str, Floats] = {
         "active_days_30": active_30,
         "sessions_30": sessions_30,
@@ -243,6 +249,9 @@ def load_frame(
         "failed_payments_90": failed,
         "downgrades_90": downgrades,
         "days_since_seen": days_since_seen,
+        "season_ahead_churn": ahead,
+        # Without the seasonal baseline there is no season ahead to speak of.
+        "season_ahead_churn" + FLAT: nans(),
     }
     extras: dict[str, Floats] = {
         "latest_nps": latest_nps,

@@ -24,7 +24,15 @@ from pydantic import (
 from tenure.health.signals import SIGNALS
 from tenure.kit.errors import InvalidInput
 
-COMPONENTS = ("engagement", "adoption", "satisfaction", "support", "commercial", "recency")
+COMPONENTS = (
+    "engagement",
+    "adoption",
+    "satisfaction",
+    "support",
+    "commercial",
+    "recency",
+    "season",
+)
 LIFECYCLE_STAGES = ("trial", "onboarding", "established", "churned")
 
 
@@ -111,7 +119,9 @@ class SignalRule(_Strict):
 
 
 class Component(_Strict):
-    key: Literal["engagement", "adoption", "satisfaction", "support", "commercial", "recency"]
+    key: Literal[
+        "engagement", "adoption", "satisfaction", "support", "commercial", "recency", "season"
+    ]
     label: str = Field(min_length=1, max_length=60)
     weight: float = Field(ge=0)
     signals: list[SignalRule] = Field(min_length=1)
@@ -135,6 +145,24 @@ class Segment(_Strict):
     )
 
 
+def _components_problem(keys: list[Any], weights: list[Any]) -> str | None:
+    if len(set(keys)) != len(keys):
+        return "each component appears once"
+    if weights and sum(weights) <= 0:
+        return "at least one component needs a positive weight"
+    return None
+
+
+def _bands_problem(mins: list[Any], levels: list[Any]) -> str | None:
+    if len(set(mins)) != len(mins):
+        return "risk bands overlap: two bands start at the same score"
+    if mins and 0 not in mins:
+        return "risk bands must cover every score: one band must start at 0"
+    if len(set(levels)) != len(levels):
+        return "each risk level appears once"
+    return None
+
+
 class Scorecard(_Strict):
     key: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)
     name: str = Field(min_length=1, max_length=100)
@@ -151,24 +179,17 @@ class Scorecard(_Strict):
     @field_validator("components")
     @classmethod
     def _components(cls, components: list[Component]) -> list[Component]:
-        keys = [c.key for c in components]
-        if len(set(keys)) != len(keys):
-            raise ValueError("each component appears once")
-        if sum(c.weight for c in components) <= 0:
-            raise ValueError("at least one component needs a positive weight")
+        problem = _components_problem([c.key for c in components], [c.weight for c in components])
+        if problem:
+            raise ValueError(problem)
         return components
 
     @field_validator("risk_bands")
     @classmethod
     def _bands(cls, bands: list[RiskBand]) -> list[RiskBand]:
-        mins = [b.min for b in bands]
-        if len(set(mins)) != len(mins):
-            raise ValueError("risk bands overlap: two bands start at the same score")
-        if 0 not in mins:
-            raise ValueError("risk bands must cover every score: one band must start at 0")
-        levels = [b.level for b in bands]
-        if len(set(levels)) != len(levels):
-            raise ValueError("each risk level appears once")
+        problem = _bands_problem([b.min for b in bands], [b.level for b in bands])
+        if problem:
+            raise ValueError(problem)
         return bands
 
     @model_validator(mode="after")
@@ -193,14 +214,48 @@ class Scorecard(_Strict):
 
 def _path(loc: tuple[int | str, ...]) -> str:
     out = ""
-    for part in loc:
+    for k, part in enumerate(loc):
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("bands", "linear", "ratio_to_expected") and out.endswith("transform"):
+        elif part in ("bands", "linear", "ratio_to_expected") and k and loc[k - 1] == "transform":
             continue  # the discriminator's branch name, not a field
         else:
             out += ("." if out else "") + str(part)
     return out or "(top level)"
+
+
+def _masked_list_errors(data: Any, reported: set[str]) -> list[dict[str, str]]:
+    """Whole-list rules (a component twice, overlapping bands) that pydantic skips when an
+    item of the list is itself invalid: checked on the raw items so every mistake shows."""
+    if not isinstance(data, dict):
+        return []
+
+    def items(name: str) -> list[dict[str, Any]] | None:
+        value = data.get(name)
+        masked = name not in reported and any(f.startswith(name + "[") for f in reported)
+        if not masked or not isinstance(value, list):
+            return None
+        return [item for item in value if isinstance(item, dict)]
+
+    def numbers(values: list[Any]) -> list[float]:
+        return [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+
+    out: list[dict[str, str]] = []
+    components = items("components")
+    if components is not None:
+        keys = [c["key"] for c in components if isinstance(c.get("key"), str)]
+        # Not the weights: an invalid weight is reported already, and its sum means nothing.
+        problem = _components_problem(keys, [])
+        if problem:
+            out.append({"field": "components", "message": problem})
+    bands = items("risk_bands")
+    if bands is not None:
+        mins = numbers([b.get("min") for b in bands])
+        levels = [b["level"] for b in bands if isinstance(b.get("level"), str)]
+        problem = _bands_problem(mins, levels)
+        if problem:
+            out.append({"field": "risk_bands", "message": problem})
+    return out
 
 
 def parse_scorecard(data: dict[str, Any]) -> Scorecard:
@@ -215,6 +270,7 @@ def parse_scorecard(data: dict[str, Any]) -> Scorecard:
             }
             for err in exc.errors()
         ]
+        errors += _masked_list_errors(data, {e["field"] for e in errors})
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         raise InvalidInput(f"invalid scorecard: {detail}", errors=errors) from None
 

@@ -161,15 +161,17 @@ def scorecard_versions(session: Session, key: str) -> list[ScorecardVersion]:
 # Baseline.
 
 
-def baseline_for(session: Session, *, as_of: datetime, catalogue: MetricCatalogue) -> Baseline:
-    """The seasonal baseline learned at most a week before `as_of` (learned now if none)."""
+def baseline_for(
+    session: Session, *, as_of: datetime, catalogue: MetricCatalogue, store: bool = True
+) -> Baseline:
+    """The seasonal baseline learned at most a week before `as_of` (learned now, and kept
+    when `store`, if there is none)."""
     figures = repo.baseline(
         session, on_or_before=as_of.date(), since=(as_of - BASELINE_MAX_AGE).date()
     )
     if figures is not None:
         return figures
-    learned = learn_baseline(session, as_of=as_of, catalogue=catalogue)
-    return learned
+    return learn_baseline(session, as_of=as_of, catalogue=catalogue, store=store)
 
 
 def learn_baseline(
@@ -183,9 +185,19 @@ def learn_baseline(
         until=as_of.date().replace(day=1),
         session_events=catalogue.activity.session_events,
     )
+    churns = [
+        (account_id, at)
+        for account_id, kind, _, _, at in accounts_service.subscription_changes_between(
+            session,
+            since=datetime.combine(first, datetime.min.time(), tzinfo=as_of.tzinfo),
+            until=as_of,
+        )
+        if kind == "churn"
+    ]
     learned = baseline_mod.learn(
         accounts_service.lifetimes(session),
         monthly,
+        churns,
         as_of=as_of,
         data_since=ingest_service.first_usage_day(session),
     )
@@ -229,13 +241,15 @@ def compute(
     catalogue: MetricCatalogue | None = None,
     baseline: Baseline | None = None,
     timings: dict[str, float] | None = None,
+    keep_baseline: bool = False,
 ) -> Scored:
-    """Score accounts as of a time without storing anything."""
+    """Score accounts as of a time (stores nothing, except a newly learned baseline when
+    `keep_baseline`)."""
     clock = time.perf_counter()
     catalogue = catalogue or load_catalogue()
     cards = list(cards) if cards is not None else active_cards(session)
     if baseline is None:
-        baseline = baseline_for(session, as_of=as_of, catalogue=catalogue)
+        baseline = baseline_for(session, as_of=as_of, catalogue=catalogue, store=keep_baseline)
     frame, info = load_frame(
         session, as_of=as_of, catalogue=catalogue, baseline=baseline, account_ids=account_ids
     )
@@ -403,6 +417,7 @@ def rescore(
         account_ids=account_ids,
         catalogue=catalogue,
         timings=result.seconds,
+        keep_baseline=True,
     )
     clock = time.perf_counter()
     frame, info = scored.frame, scored.info
@@ -518,14 +533,18 @@ def _delta(value: float | None, before: float | None) -> float | None:
 
 
 def rescore_requested(
-    session: Session, *, now: datetime, debounce: timedelta = timedelta(seconds=2)
+    session: Session,
+    *,
+    now: datetime,
+    debounce: timedelta = timedelta(seconds=2),
+    catalogue: MetricCatalogue | None = None,
 ) -> RescoreResult | None:
     """Rescore the accounts whose data changed (marked at least `debounce` ago)."""
     cutoff = now - debounce
     ids = accounts_service.rescore_requested(session, before=cutoff, limit=BACKLOG_BATCH)
     if not ids:
         return None
-    result = rescore(session, as_of=now, now=now, account_ids=ids)
+    result = rescore(session, as_of=now, now=now, account_ids=ids, catalogue=catalogue)
     accounts_service.clear_rescore(session, ids, requested_before=cutoff)
     return result
 
@@ -712,3 +731,41 @@ def expire_overrides(session: Session, *, now: datetime) -> int:
     for account_id in lapsed:
         _apply_latest(session, account_id, now=now)
     return len(lapsed)
+
+
+# Reading for the API and the CLI: the computed score with the override beside it.
+
+
+@dataclass
+class HealthView:
+    """An account's latest computed score, the override active at a time, and the values
+    that apply (the override's where it sets them)."""
+
+    row: HealthScore
+    override: HealthOverride | None
+    effective_score: float | None
+    effective_risk: str | None
+
+
+def health_view(session: Session, account_id: uuid.UUID, *, at: datetime) -> HealthView | None:
+    """The latest score with the override active at `at`; None if never scored."""
+    row = repo.latest_score(session, account_id)
+    if row is None:
+        return None
+    override = active_override(session, account_id, at=at)
+    score, risk = row.score, row.risk_level
+    if override is not None:
+        if override.score is not None:
+            score = override.score
+        if override.risk_level is not None:
+            risk = override.risk_level
+        elif override.score is not None:
+            cards = active_cards(session, now=at)
+            card = next((c for c in cards if c.key == row.scorecard_key), _default(cards))
+            risk = card.config.level_of(override.score)
+    return HealthView(row, override, score, risk)
+
+
+def overrides(session: Session, account_id: uuid.UUID) -> list[HealthOverride]:
+    """Every override of the account, newest first (removed and expired ones included)."""
+    return repo.overrides_of(session, account_id)

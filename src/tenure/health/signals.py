@@ -124,6 +124,13 @@ SIGNALS: dict[str, SignalSpec] = {
             component="commercial",
         ),
         SignalSpec(
+            "season_ahead_churn",
+            "Season ahead",
+            "share of similar accounts (category, hemisphere) that cancelled in the coming two "
+            "calendar months in past years: the seasonal risk ahead (needs the seasonal baseline)",
+            component="season",
+        ),
+        SignalSpec(
             "days_since_seen",
             "Days since seen",
             "days since anyone from the account was last active (capped at 365)",

@@ -195,6 +195,7 @@ def _apply(
             target_id=row.id,
             details={"external_id": row.external_id, "changes": diff},
         )
+        accounts_service.request_rescore(session, [row.account_id], now=now)
 
 
 def _insert(
@@ -217,6 +218,7 @@ def _insert(
         target_id=row.id,
         details={"external_id": row.external_id, "account_id": str(row.account_id)},
     )
+    accounts_service.request_rescore(session, [row.account_id], now=now)
     return True
 
 

@@ -42,6 +42,35 @@ class PeriodicJob:
 _PERIODIC: dict[str, PeriodicJob] = {}
 
 
+@dataclass(frozen=True)
+class Tick:
+    """Short work the dispatch loop runs every few seconds (e.g. debounced rescoring):
+    a cron minute is too coarse for "within seconds"."""
+
+    name: str
+    seconds: float
+    run: Job
+
+
+_TICKS: dict[str, Tick] = {}
+
+
+def every(name: str, seconds: float) -> Callable[[Job], Job]:
+    """Run `func` from the dispatch loop at most every `seconds`."""
+
+    def register(func: Job) -> Job:
+        if name in _TICKS and _TICKS[name].run is not func:
+            raise RuntimeError(f"tick {name} is declared twice")
+        _TICKS[name] = Tick(name, seconds, func)
+        return func
+
+    return register
+
+
+def ticks() -> dict[str, Tick]:
+    return dict(_TICKS)
+
+
 def periodic(name: str, cron: str) -> Callable[[Job], Job]:
     """Register `func` as the periodic job `name` (`domain.verb`) on `cron` by default."""
     parse_cron(cron, name)

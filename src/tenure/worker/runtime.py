@@ -13,8 +13,12 @@ from __future__ import annotations
 import asyncio
 import importlib
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from huey import Huey, RedisExpireHuey, SqliteHuey, crontab
@@ -31,12 +35,30 @@ from tenure.hub.live import LiveFeed, RedisLiveFeed
 from tenure.logging import get_logger
 from tenure.webhooks import service as webhooks_service
 from tenure.webhooks.sender import WebhookSender
-from tenure.worker.jobs import JobContext, PeriodicJob, parse_cron, registered, schedule
+from tenure.worker.jobs import (
+    JobContext,
+    PeriodicJob,
+    Tick,
+    parse_cron,
+    registered,
+    schedule,
+    ticks,
+)
+
+try:
+    import fcntl
+except ImportError:  # Windows: huey's lock alone
+    fcntl = None  # type: ignore[assignment]
 
 log = get_logger("tenure.worker")
 
 # Modules whose import declares periodic jobs and hub subscriptions.
-JOB_MODULES = ("tenure.auth.tasks", "tenure.hub.tasks", "tenure.webhooks.tasks")
+JOB_MODULES = (
+    "tenure.auth.tasks",
+    "tenure.hub.tasks",
+    "tenure.webhooks.tasks",
+    "tenure.health.tasks",
+)
 # A periodic job's lock outlives a crashed worker for at most this long (Redis); on
 # SQLite, locks are cleared when a consumer starts.
 LOCK_TTL = timedelta(hours=1)
@@ -71,20 +93,46 @@ def build_huey(settings: Settings, ctx: JobContext, *, immediate: bool = False) 
         )
     jobs = load_jobs()
     ttl = int(LOCK_TTL.total_seconds()) if settings.redis_url else None
+    locks = None if settings.redis_url or fcntl is None else settings.data_dir / "locks"
+    if locks is not None:
+        locks.mkdir(parents=True, exist_ok=True)
     for name, expression in schedule(settings).items():
         if expression is None:
             continue
         minute, hour, day, month, weekday = parse_cron(expression, name)
-        _register(huey, jobs[name], crontab(minute, hour, day, month, weekday), ctx, ttl)
+        guard = locks / f"{name}.lock" if locks is not None else None
+        _register(huey, jobs[name], crontab(minute, hour, day, month, weekday), ctx, ttl, guard)
     return huey
 
 
-def _register(huey: Huey, job: PeriodicJob, when: Any, ctx: JobContext, ttl: int | None) -> None:
+@contextmanager
+def _file_lock(path: Path | None) -> Iterator[None]:
+    """An exclusive flock on `path`, or TaskLockedException when another process holds it.
+
+    On SQLite a consumer flushes huey's locks when it starts (a crashed worker's lock would
+    stay forever), which would let a worker started while another runs a job run it too.
+    The OS drops an flock when its holder dies, so it needs no flushing; the workers that
+    share huey.db are on one machine, where it holds.
+    """
+    if path is None or fcntl is None:
+        yield
+        return
+    with path.open("a") as handle:  # closing it releases the lock
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise TaskLockedException(f"unable to acquire lock {path.stem}") from None
+        yield
+
+
+def _register(
+    huey: Huey, job: PeriodicJob, when: Any, ctx: JobContext, ttl: int | None, guard: Path | None
+) -> None:
     lock = huey.lock_task(job.name, ttl=ttl) if ttl else huey.lock_task(job.name)
 
     def run() -> None:
         try:
-            with lock:
+            with _file_lock(guard), lock:
                 result = job.run(ctx)
         except TaskLockedException:
             log.info("job.skipped_locked", job=job.name)
@@ -134,6 +182,7 @@ class Worker:
         self.ctx = JobContext(settings, self.engine, self.sessions, self.clock)
         self.huey = build_huey(settings, self.ctx)
         self.dispatcher = build_dispatcher()
+        self.ticks: list[Tick] = list(ticks().values())
         self.sender = WebhookSender(
             self.sessions,
             clock=self.clock,
@@ -149,11 +198,28 @@ class Worker:
 
     # The dispatch loop.
 
+    def _run_ticks(self, due_at: dict[str, float]) -> int:
+        """Run the ticks whose time has come; returns how many ran."""
+        ran = 0
+        for tick in self.ticks:
+            now = time.monotonic()
+            if now < due_at.get(tick.name, 0.0):
+                continue
+            due_at[tick.name] = now + tick.seconds
+            try:
+                if tick.run(self.ctx):
+                    ran += 1
+            except Exception:
+                self.stats.errors += 1
+                log.exception("worker.tick_failed", tick=tick.name)
+        return ran
+
     async def _loop(self) -> None:
         poll = self.settings.worker_poll_seconds
+        due_at: dict[str, float] = {}
         async with self.sender.client() as client:
             while not self._stop.is_set():
-                busy = 0
+                busy = self._run_ticks(due_at)
                 try:
                     stats = self.dispatcher.dispatch_once(self.sessions, now=self.clock.now())
                     busy += stats.fanned_out + stats.delivered + stats.retried + stats.dead
