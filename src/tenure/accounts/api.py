@@ -29,9 +29,25 @@ from tenure.accounts.schemas import (
 from tenure.auth.dependencies import Reader, Writer
 from tenure.deps import DB, State
 from tenure.ingest import pipeline
-from tenure.kit.errors import NotFound
+from tenure.kit.errors import InvalidInput, NotFound
 
 router = APIRouter(prefix="/api/v1/accounts", tags=["accounts"])
+
+
+def _risk_levels(db: DB, risk: str | None) -> tuple[str, ...]:
+    if not risk:
+        return ()
+    from tenure.health import service as health_service
+
+    wanted = tuple(dict.fromkeys(risk.split(",")))
+    known = [*health_service.risk_levels(db), "unscored"]
+    unknown = [r for r in wanted if r not in known]
+    if unknown:
+        raise InvalidInput(
+            f"unknown risk level {', '.join(unknown)} (choose from {', '.join(known)})",
+            field="risk",
+        )
+    return wanted
 
 
 @router.get("", response_model=AccountPage, summary="List accounts (cursor pagination)")
@@ -47,6 +63,14 @@ def list_accounts(
     owner_id: uuid.UUID | None = None,
     parent_id: uuid.UUID | None = None,
     tag: Annotated[str | None, Query(max_length=100)] = None,
+    risk: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="Health risk levels, comma-separated (e.g. high,critical; unscored)",
+            pattern=r"^[a-z_]+(,[a-z_]+)*$",
+        ),
+    ] = None,
     sort: SortKey = "name",
     order: Annotated[str, Query(pattern="^(asc|desc)$")] = "asc",
     cursor: str | None = None,
@@ -60,6 +84,7 @@ def list_accounts(
         owner_id=owner_id,
         parent_id=parent_id,
         tag=tag,
+        risk=_risk_levels(db, risk),
     )
     page = service.list_accounts(
         db, filters, sort=sort, descending=order == "desc", cursor=cursor, limit=limit

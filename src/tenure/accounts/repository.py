@@ -34,6 +34,8 @@ class AccountFilters:
     owner_id: uuid.UUID | None = None
     parent_id: uuid.UUID | None = None
     tag: str | None = None
+    # Latest health risk levels (any of them); "unscored" matches accounts without a score.
+    risk: tuple[str, ...] = ()
 
 
 def _like_escape(text: str) -> str:
@@ -67,6 +69,12 @@ def filtered(filters: AccountFilters, dialect: str = "sqlite") -> Select[Account
         query = query.where(Account.owner_id == filters.owner_id)
     if filters.parent_id:
         query = query.where(Account.parent_id == filters.parent_id)
+    if filters.risk:
+        levels = [r for r in filters.risk if r != "unscored"]
+        conditions = [Account.health_risk.in_(levels)] if levels else []
+        if "unscored" in filters.risk:
+            conditions.append(Account.health_risk.is_(None))
+        query = query.where(or_(*conditions))
     if filters.tag:
         query = query.where(_has_tag(dialect, filters.tag))
     return query

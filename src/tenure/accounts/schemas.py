@@ -95,6 +95,11 @@ class AccountRead(BaseModel):
     traits: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+    health_score: float | None = Field(
+        None, description="Latest health score 0-100 (a CSM's override applied)"
+    )
+    health_risk: str | None = Field(None, description="Latest risk level: low, medium, ...")
+    health_as_of: datetime | None = None
 
 
 class AccountPage(BaseModel):

@@ -769,3 +769,13 @@ def health_view(session: Session, account_id: uuid.UUID, *, at: datetime) -> Hea
 def overrides(session: Session, account_id: uuid.UUID) -> list[HealthOverride]:
     """Every override of the account, newest first (removed and expired ones included)."""
     return repo.overrides_of(session, account_id)
+
+
+def risk_levels(session: Session) -> list[str]:
+    """Every risk level of the scorecards in use, lowest band first."""
+    levels: list[str] = []
+    for card in active_cards(session):
+        for band in card.config.bands_ascending():
+            if band.level not in levels:
+                levels.append(band.level)
+    return levels
