@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import event
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from tenure.logging import get_logger
 
@@ -28,6 +28,7 @@ log = get_logger("tenure.live")
 
 FEED_KEY = "tenure.live.feed"
 PENDING_KEY = "tenure.live.pending"
+SAVEPOINTS_KEY = "tenure.live.savepoints"
 CHANNEL = "tenure:live"
 
 
@@ -211,8 +212,24 @@ def remember(session: Session, item: LiveEvent) -> None:
     session.info.setdefault(PENDING_KEY, []).append(item)
 
 
+@event.listens_for(Session, "after_transaction_create")
+def _after_transaction_create(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.nested:
+        # What a savepoint's rollback must drop: the events remembered after this point.
+        marks = session.info.setdefault(SAVEPOINTS_KEY, {})
+        marks[transaction] = len(session.info.get(PENDING_KEY, ()))
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.nested:
+        session.info.get(SAVEPOINTS_KEY, {}).pop(transaction, None)
+
+
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint was released: the outer transaction may still roll back
     items: list[LiveEvent] | None = session.info.pop(PENDING_KEY, None)
     if items:
         feed: LiveFeed = session.info.get(FEED_KEY) or _default
@@ -221,4 +238,10 @@ def _after_commit(session: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _after_rollback(session: Session) -> None:
-    session.info.pop(PENDING_KEY, None)
+    savepoint = session.get_nested_transaction()
+    mark = session.info.get(SAVEPOINTS_KEY, {}).pop(savepoint, None)
+    if mark is None:
+        session.info.pop(PENDING_KEY, None)  # the whole transaction
+    else:
+        # Only the savepoint: events remembered before it still commit with the transaction.
+        del session.info.get(PENDING_KEY, [])[mark:]
