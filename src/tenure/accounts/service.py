@@ -340,6 +340,7 @@ def add_tags(
         )
         account.tags = merged
         account.updated_at = now
+        announce(session, [account], now=now)
     return account
 
 
@@ -350,6 +351,7 @@ def remove_tag(
     if tag in account.tags:
         account.tags = [t for t in account.tags if t != tag]
         account.updated_at = now
+        announce(session, [account], now=now)
         auth_service.audit(
             session,
             actor,
