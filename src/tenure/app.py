@@ -30,6 +30,7 @@ from tenure.clock import Clock, SystemClock
 from tenure.config import Settings, get_settings
 from tenure.db import make_engine, make_session_factory
 from tenure.deps import AppState
+from tenure.health.api import router as health_router
 from tenure.hub.api import router as hub_router
 from tenure.hub.live import LiveFeed, RedisLiveFeed
 from tenure.ingest.api import router as metrics_router
@@ -245,6 +246,7 @@ def create_app(
     app.include_router(subscriptions_router)
     app.include_router(periods_router)
     app.include_router(notes_router)
+    app.include_router(health_router)
     app.include_router(support_router)
     app.include_router(hub_router)
     app.include_router(webhooks_router)

@@ -9,7 +9,7 @@ import typer
 
 from tenure import __version__
 from tenure.auth import service as auth_service
-from tenure.cli import hub, imports, keys, sim, users, webhooks
+from tenure.cli import hub, imports, keys, score, sim, users, webhooks
 from tenure.cli.common import (
     cli_errors,
     console,
@@ -39,6 +39,7 @@ app.add_typer(imports.app, name="import")
 app.add_typer(webhooks.app, name="webhooks")
 app.add_typer(webhooks.hooks_app, name="hooks")
 app.add_typer(hub.app, name="hub")
+app.add_typer(score.app, name="score")
 
 
 def _version(value: bool) -> None:
