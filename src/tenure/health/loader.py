@@ -85,13 +85,11 @@ def load_frame(
     def nans() -> Floats:
         return np.full(n, np.nan)
 
-    # Usage (one grouped scan of 90 days of rollups).
-    features = {e: k for k, f in enumerate(catalogue.key_features) for e in f.events}
-    session_events = catalogue.activity.session_events
+    # Usage: 90 days of usage_days (one row per account and active day), by primary key.
     active_30, active_prev, sessions_30, breadth_30, breadth_90 = (zeros() for _ in range(5))
     last_day = np.full(n, -1, dtype=np.int64)
     for account_id, a30, aprev, s30, f30, f90, last in ingest_service.usage_signals(
-        session, day=day, account_ids=subset, session_events=session_events, feature_of=features
+        session, day=day, account_ids=ids, n_features=len(catalogue.key_features)
     ):
         i = index.get(account_id)
         if i is None:
@@ -107,8 +105,7 @@ def load_frame(
         session,
         start=day - timedelta(days=395),
         end=day - timedelta(days=365),
-        account_ids=subset,
-        session_events=session_events,
+        account_ids=ids,
     ):
         i = index.get(account_id)
         if i is not None:
@@ -121,7 +118,7 @@ def load_frame(
             session,
             since=day - timedelta(days=SEEN_CAP_DAYS),
             until=day - timedelta(days=90),
-            account_ids=quiet if len(quiet) <= 5000 else None,
+            account_ids=quiet,
         ):
             i = index.get(account_id)
             if i is not None and last_day[i] < 0:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from bisect import bisect_right
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -174,17 +175,23 @@ def baseline_for(
     return learn_baseline(session, as_of=as_of, catalogue=catalogue, store=store)
 
 
+BASELINE_SAMPLE = 6000
+
+
 def learn_baseline(
     session: Session, *, as_of: datetime, catalogue: MetricCatalogue, store: bool = True
 ) -> Baseline:
-    """Learn the baseline from the history before `as_of` and keep it."""
+    """Learn the baseline from the history before `as_of` (a sample of up to 6,000 accounts:
+    medians need no more) and keep it."""
     first = baseline_mod._month_starts(as_of.date(), baseline_mod.HISTORY_MONTHS)[0]
+    lifetimes = accounts_service.lifetimes(session)
+    # Ids are random: the first ones in id order are a uniform, reproducible sample.
+    lifetimes = sorted(lifetimes, key=lambda row: row[0].hex)[:BASELINE_SAMPLE]
+    sample = [row[0] for row in lifetimes]
     monthly = ingest_service.monthly_activity(
-        session,
-        since=first,
-        until=as_of.date().replace(day=1),
-        session_events=catalogue.activity.session_events,
+        session, since=first, until=as_of.date().replace(day=1), account_ids=sample
     )
+    sampled = set(sample)
     churns = [
         (account_id, at)
         for account_id, kind, _, _, at in accounts_service.subscription_changes_between(
@@ -192,10 +199,10 @@ def learn_baseline(
             since=datetime.combine(first, datetime.min.time(), tzinfo=as_of.tzinfo),
             until=as_of,
         )
-        if kind == "churn"
+        if kind == "churn" and account_id in sampled
     ]
     learned = baseline_mod.learn(
-        accounts_service.lifetimes(session),
+        lifetimes,
         monthly,
         churns,
         as_of=as_of,
@@ -289,6 +296,7 @@ def _explain(
     factors: list[list[dict[str, Any]]],
 ) -> None:
     bands = card.config.bands_ascending()
+    mins = [b.min for b in bands]
     keys = [c.key for c in card.config.components]
     weights = {c.key: c.weight for c in card.config.components}
     comp_scores = np.column_stack([result.components[k] for k in keys])
@@ -300,7 +308,9 @@ def _explain(
     )
     for j, row in enumerate(rows.tolist()):
         lvl = int(result.level[j])
-        level[row] = bands[lvl].level if lvl >= 0 else None
+        # The level of the score as stored and shown (74.96 is shown 75.0: low, not medium).
+        shown = round(float(result.score[j]), 1)
+        level[row] = bands[bisect_right(mins, shown) - 1].level if lvl >= 0 else None
         comp: dict[str, Any] = {}
         gone: list[str] = []
         for k, key in enumerate(keys):
@@ -371,7 +381,7 @@ def _roll_up(
             mine = [c for c, pp in pairs if pp == p]
             scored = [c for c in mine if not np.isnan(score[c])]
             score[p] = rolled[k]
-            level[p] = card_of[p].config.level_of(float(rolled[k]))
+            level[p] = card_of[p].config.level_of(round(float(rolled[k]), 1))
             children[p] = len(scored)
             at_risk = [c for c in scored if level[c] in ("high", "critical")]
             comp: dict[str, Any] = {}

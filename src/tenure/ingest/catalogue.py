@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from functools import cache
 from importlib.resources import files
 from pathlib import Path
 
@@ -74,3 +75,20 @@ def load_catalogue(path: Path | None = None) -> MetricCatalogue:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
         raise ConfigurationError(f"metric catalogue {where}: {loc}: {first['msg']}") from exc
+
+
+@cache
+def _cached(path: Path | None) -> MetricCatalogue:
+    return load_catalogue(path)
+
+
+def current_catalogue() -> MetricCatalogue:
+    """The catalogue of this installation (TENURE_METRIC_CATALOGUE), loaded once."""
+    from tenure.config import get_settings
+
+    return _cached(get_settings().metric_catalogue)
+
+
+def feature_bits(catalogue: MetricCatalogue) -> dict[str, int]:
+    """Event name -> bit of its key feature (bit k = the catalogue's k-th key feature)."""
+    return {e: 1 << k for k, f in enumerate(catalogue.key_features) for e in f.events}

@@ -70,6 +70,24 @@ class UsageDaily(Base):
     count: Mapped[int] = mapped_column(default=0)
 
 
+class UsageDay(Base):
+    """One row per account and active day: what health scoring reads (events, sessions and
+    the key features used, as a bitmask over the metric catalogue's key features). Derived
+    from usage_daily on every write; `tenure import rebuild-usage-days` recomputes it after
+    the catalogue changes."""
+
+    __tablename__ = "usage_days"
+    __table_args__ = (Index("ix_usage_days_day", "day"),)
+
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(primary_key=True)
+    events: Mapped[int] = mapped_column(default=0)
+    sessions: Mapped[int] = mapped_column(default=0)
+    features: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class ActiveDay(Base):
     """A contact was active on a (local) day: makes `$active_users` exact under resends and
     late events, without rereading events."""

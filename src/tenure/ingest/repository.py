@@ -7,12 +7,25 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Select, Table, bindparam, case, func, or_, select, update
+from sqlalchemy import (
+    Select,
+    Table,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
-from tenure.ingest.models import ActiveDay, Event, UsageDaily
+from tenure.ingest.catalogue import current_catalogue, feature_bits
+from tenure.ingest.models import ActiveDay, Event, UsageDaily, UsageDay
 from tenure.ingest.rollup import ALL_EVENTS as ALL_EVENTS_METRIC
-from tenure.kit.bulk import add_to_counts, bulk_insert, insert_returning
+from tenure.kit.bulk import add_to_counts, bulk_insert, insert_returning, merge_rows
 
 ACTIVITY_TYPES = ("track", "page", "screen")
 
@@ -70,7 +83,8 @@ def insert_new_events(session: Session, rows: list[dict[str, Any]]) -> set[str]:
 
 
 def add_usage(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Add counts to usage_daily rows, creating them when missing."""
+    """Add counts to usage_daily rows, creating them when missing, and fold them into
+    usage_days (events, sessions, key features per account and day)."""
     if rows:
         # One order for every writer: two batches touching the same rows never deadlock.
         rows = sorted(rows, key=lambda r: (str(r["account_id"]), r["day"], r["metric"]))
@@ -81,6 +95,74 @@ def add_usage(session: Session, rows: list[dict[str, Any]]) -> None:
             ["account_id", "day", "metric"],
             "count",
         )
+        fold_usage_days(session, rows)
+
+
+def fold_usage_days(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Add usage_daily rows' counts to usage_days (events, sessions, key-feature bits)."""
+    catalogue = current_catalogue()
+    sessions_of = set(catalogue.activity.session_events)
+    bits = feature_bits(catalogue)
+    days: dict[tuple[uuid.UUID, date], list[int]] = {}
+    for r in rows:
+        metric = r["metric"]
+        if metric != ALL_EVENTS_METRIC and metric not in sessions_of and metric not in bits:
+            continue
+        acc = days.setdefault((r["account_id"], r["day"]), [0, 0, 0])
+        if metric == ALL_EVENTS_METRIC:
+            acc[0] += r["count"]
+        if metric in sessions_of:
+            acc[1] += r["count"]
+        acc[2] |= bits.get(metric, 0)
+    if not days:
+        return
+    keys = sorted(days, key=lambda k: (str(k[0]), k[1]))
+    merge_rows(
+        session,
+        UsageDay,
+        {
+            "account_id": [k[0] for k in keys],
+            "day": [k[1] for k in keys],
+            "events": [days[k][0] for k in keys],
+            "sessions": [days[k][1] for k in keys],
+            "features": [days[k][2] for k in keys],
+        },
+        ["account_id", "day"],
+        "events = usage_days.events + excluded.events, "
+        "sessions = usage_days.sessions + excluded.sessions, "
+        "features = usage_days.features | excluded.features",
+    )
+
+
+def rebuild_usage_days(
+    session: Session, *, session_events: Sequence[str], bits: Mapping[str, int]
+) -> int:
+    """Recompute usage_days from usage_daily (after a bulk load or a catalogue change)."""
+    session.execute(delete(UsageDay))
+    metric = UsageDaily.metric
+    feature = case(*[(metric == name, bit) for name, bit in bits.items()], else_=None)
+    select_rows = (
+        select(
+            UsageDaily.account_id,
+            UsageDaily.day,
+            func.coalesce(
+                func.sum(case((metric == ALL_EVENTS_METRIC, UsageDaily.count), else_=0)), 0
+            ),
+            func.coalesce(
+                func.sum(case((metric.in_(list(session_events)), UsageDaily.count), else_=0)), 0
+            ),
+            # Each feature's bit once, however many of its events: the sum is the OR.
+            func.coalesce(func.sum(func.distinct(feature)), 0),
+        )
+        .where(metric.in_([ALL_EVENTS_METRIC, *session_events, *bits]))
+        .group_by(UsageDaily.account_id, UsageDaily.day)
+    )
+    result = session.execute(
+        insert(UsageDay).from_select(
+            ["account_id", "day", "events", "sessions", "features"], select_rows
+        )
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def insert_active_days(
@@ -143,102 +225,111 @@ def link_events(session: Session, rows: list[dict[str, Any]]) -> None:
         )
 
 
-def _ids_filter(query: Any, account_ids: Collection[uuid.UUID] | None) -> Any:
-    if account_ids is not None:
-        query = query.where(UsageDaily.account_id.in_(list(account_ids)))
-    return query
+CHUNK = 5000
+
+
+def _chunks(ids: Sequence[uuid.UUID]) -> list[list[uuid.UUID]]:
+    return [list(ids[i : i + CHUNK]) for i in range(0, len(ids), CHUNK)]
 
 
 def usage_signals(
     session: Session,
     *,
     day: date,
-    account_ids: Collection[uuid.UUID] | None,
-    session_events: Sequence[str],
-    feature_of: Mapping[str, int],
+    account_ids: Sequence[uuid.UUID],
+    n_features: int,
 ) -> list[tuple[Any, ...]]:
     """Per account, over the 90 days up to `day` (inclusive): active days in the last 30
     and in the 30 before, sessions in the last 30, distinct key features in 30 and 90
-    days, last active day. One grouped scan; the database does the counting."""
-    d30 = day - timedelta(days=30)
-    d60 = day - timedelta(days=60)
-    d90 = day - timedelta(days=90)
-    metric, when = UsageDaily.metric, UsageDaily.day
-    is_all = metric == ALL_EVENTS_METRIC
-    feature = case(*[(metric == name, index) for name, index in feature_of.items()], else_=None)
-    query = select(
-        UsageDaily.account_id,
-        func.sum(case((is_all & (when > d30), 1), else_=0)),
-        func.sum(case((is_all & (when > d60) & (when <= d30), 1), else_=0)),
-        func.sum(
-            case((metric.in_(list(session_events)) & (when > d30), UsageDaily.count), else_=0)
-        ),
-        func.count(func.distinct(case((when > d30, feature), else_=None))),
-        func.count(func.distinct(feature)),
-        func.max(case((is_all, when), else_=None)),
-    ).where(
-        when > d90,
-        when <= day,
-        metric.in_([ALL_EVENTS_METRIC, *session_events, *feature_of]),
+    days, last active day. Read from usage_days by primary key, a chunk of accounts at a
+    time; the database does the counting."""
+    d30, d60, d90 = (day - timedelta(days=n) for n in (30, 60, 90))
+    when, active = UsageDay.day, UsageDay.events > 0
+    bits = [1 << k for k in range(n_features)]
+
+    def used(bit: int, since: date) -> Any:
+        return func.max(case(((when > since) & (UsageDay.features.op("&")(bit) != 0), 1), else_=0))
+
+    breadth_30 = sum((used(b, d30) for b in bits), start=literal(0))
+    breadth_90 = sum((used(b, d90) for b in bits), start=literal(0))
+    columns = (
+        UsageDay.account_id,
+        func.sum(case((active & (when > d30), 1), else_=0)),
+        func.sum(case((active & (when > d60) & (when <= d30), 1), else_=0)),
+        func.sum(case((when > d30, UsageDay.sessions), else_=0)),
+        breadth_30,
+        breadth_90,
+        func.max(case((active, when), else_=None)),
     )
-    query = _ids_filter(query, account_ids).group_by(UsageDaily.account_id)
-    return [tuple(row) for row in session.execute(query)]
+    out: list[tuple[Any, ...]] = []
+    for chunk in _chunks(account_ids):
+        query = (
+            select(*columns)
+            .where(UsageDay.account_id.in_(chunk), when > d90, when <= day)
+            .group_by(UsageDay.account_id)
+        )
+        out.extend(tuple(row) for row in session.execute(query))
+    return out
 
 
 def sessions_between(
-    session: Session,
-    *,
-    start: date,
-    end: date,
-    account_ids: Collection[uuid.UUID] | None,
-    session_events: Sequence[str],
+    session: Session, *, start: date, end: date, account_ids: Sequence[uuid.UUID]
 ) -> list[tuple[uuid.UUID, int]]:
-    """Sessions per account with a day in (start, end]."""
-    query: Any = select(UsageDaily.account_id, func.sum(UsageDaily.count)).where(
-        UsageDaily.day > start, UsageDaily.day <= end, UsageDaily.metric.in_(list(session_events))
-    )
-    query = _ids_filter(query, account_ids).group_by(UsageDaily.account_id)
-    return [(row[0], int(row[1] or 0)) for row in session.execute(query)]
+    """Sessions per account on days in (start, end]."""
+    out: list[tuple[uuid.UUID, int]] = []
+    for chunk in _chunks(account_ids):
+        query = (
+            select(UsageDay.account_id, func.sum(UsageDay.sessions))
+            .where(UsageDay.account_id.in_(chunk), UsageDay.day > start, UsageDay.day <= end)
+            .group_by(UsageDay.account_id)
+        )
+        out.extend((row[0], int(row[1] or 0)) for row in session.execute(query))
+    return out
 
 
 def last_active_days(
-    session: Session, *, since: date, until: date, account_ids: Collection[uuid.UUID] | None
+    session: Session, *, since: date, until: date, account_ids: Sequence[uuid.UUID]
 ) -> list[tuple[uuid.UUID, date]]:
     """Last day with any event in (since, until] per account."""
-    query: Any = select(UsageDaily.account_id, func.max(UsageDaily.day)).where(
-        UsageDaily.metric == ALL_EVENTS_METRIC, UsageDaily.day > since, UsageDaily.day <= until
-    )
-    query = _ids_filter(query, account_ids).group_by(UsageDaily.account_id)
-    return [(row[0], row[1]) for row in session.execute(query)]
+    out: list[tuple[uuid.UUID, date]] = []
+    for chunk in _chunks(account_ids):
+        query = (
+            select(UsageDay.account_id, func.max(UsageDay.day))
+            .where(
+                UsageDay.account_id.in_(chunk),
+                UsageDay.events > 0,
+                UsageDay.day > since,
+                UsageDay.day <= until,
+            )
+            .group_by(UsageDay.account_id)
+        )
+        out.extend((row[0], row[1]) for row in session.execute(query))
+    return out
 
 
 def monthly_activity(
-    session: Session, *, since: date, until: date, session_events: Sequence[str]
+    session: Session, *, since: date, until: date, account_ids: Sequence[uuid.UUID]
 ) -> list[tuple[uuid.UUID, str, int, int]]:
     """(account, 'YYYY-MM', active days, sessions) per account and month in [since, until)."""
     if session.get_bind().dialect.name == "postgresql":
-        month = func.to_char(UsageDaily.day, "YYYY-MM")
+        month = func.to_char(UsageDay.day, "YYYY-MM")
     else:
-        month = func.substr(UsageDaily.day, 1, 7)
-    metric = UsageDaily.metric
-    query = (
-        select(
-            UsageDaily.account_id,
-            month,
-            func.sum(case((metric == ALL_EVENTS_METRIC, 1), else_=0)),
-            func.sum(case((metric.in_(list(session_events)), UsageDaily.count), else_=0)),
+        month = func.substr(UsageDay.day, 1, 7)
+    out: list[tuple[uuid.UUID, str, int, int]] = []
+    for chunk in _chunks(account_ids):
+        query = (
+            select(
+                UsageDay.account_id,
+                month,
+                func.sum(case((UsageDay.events > 0, 1), else_=0)),
+                func.sum(UsageDay.sessions),
+            )
+            .where(UsageDay.account_id.in_(chunk), UsageDay.day >= since, UsageDay.day < until)
+            .group_by(UsageDay.account_id, month)
         )
-        .where(
-            UsageDaily.day >= since,
-            UsageDaily.day < until,
-            metric.in_([ALL_EVENTS_METRIC, *session_events]),
-        )
-        .group_by(UsageDaily.account_id, month)
-    )
-    return [(a, str(m), int(d or 0), int(s or 0)) for a, m, d, s in session.execute(query)]
+        out.extend((a, str(m), int(d or 0), int(n or 0)) for a, m, d, n in session.execute(query))
+    return out
 
 
 def first_usage_day(session: Session) -> date | None:
-    return session.scalar(
-        select(func.min(UsageDaily.day)).where(UsageDaily.metric == ALL_EVENTS_METRIC)
-    )
+    return session.scalar(select(func.min(UsageDay.day)))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -21,8 +21,14 @@ def bulk_insert_events(session: Session, columns: Mapping[str, Sequence[Any]]) -
 
 
 def bulk_insert_usage(session: Session, columns: Mapping[str, Sequence[Any]]) -> int:
-    """Insert usage_daily rows, given as columns, for keys not present yet."""
-    return repo.insert_usage(session, columns)
+    """Insert usage_daily rows, given as columns, for keys not present yet (a bulk load),
+    and fold them into usage_days."""
+    count = repo.insert_usage(session, columns)
+    names = list(columns)
+    repo.fold_usage_days(
+        session, [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+    )
+    return count
 
 
 def count_events(session: Session) -> int:
@@ -67,49 +73,41 @@ def monthly_usage(
 
 
 def usage_signals(
-    session: Session,
-    *,
-    day: date,
-    account_ids: Collection[uuid.UUID] | None,
-    session_events: Sequence[str],
-    feature_of: Mapping[str, int],
+    session: Session, *, day: date, account_ids: Sequence[uuid.UUID], n_features: int
 ) -> list[tuple[Any, ...]]:
     """Usage aggregates for health scoring: (account_id, active days last 30, active days
     the 30 before, sessions last 30, key features last 30, key features last 90, last
-    active day) for the 90 days up to `day`."""
-    return repo.usage_signals(
-        session,
-        day=day,
-        account_ids=account_ids,
-        session_events=session_events,
-        feature_of=feature_of,
-    )
+    active day) for the 90 days up to `day`, from usage_days."""
+    return repo.usage_signals(session, day=day, account_ids=account_ids, n_features=n_features)
 
 
 def sessions_between(
-    session: Session,
-    *,
-    start: date,
-    end: date,
-    account_ids: Collection[uuid.UUID] | None,
-    session_events: Sequence[str],
+    session: Session, *, start: date, end: date, account_ids: Sequence[uuid.UUID]
 ) -> list[tuple[uuid.UUID, int]]:
-    return repo.sessions_between(
-        session, start=start, end=end, account_ids=account_ids, session_events=session_events
-    )
+    return repo.sessions_between(session, start=start, end=end, account_ids=account_ids)
 
 
 def last_active_days(
-    session: Session, *, since: date, until: date, account_ids: Collection[uuid.UUID] | None
+    session: Session, *, since: date, until: date, account_ids: Sequence[uuid.UUID]
 ) -> list[tuple[uuid.UUID, date]]:
     return repo.last_active_days(session, since=since, until=until, account_ids=account_ids)
 
 
 def monthly_activity(
-    session: Session, *, since: date, until: date, session_events: Sequence[str]
+    session: Session, *, since: date, until: date, account_ids: Sequence[uuid.UUID]
 ) -> list[tuple[uuid.UUID, str, int, int]]:
     """Active days and sessions per account and calendar month (the seasonal baseline)."""
-    return repo.monthly_activity(session, since=since, until=until, session_events=session_events)
+    return repo.monthly_activity(session, since=since, until=until, account_ids=account_ids)
+
+
+def rebuild_usage_days(session: Session) -> int:
+    """Recompute the per-day usage summary from usage_daily with the current catalogue."""
+    from tenure.ingest.catalogue import current_catalogue, feature_bits
+
+    catalogue = current_catalogue()
+    return repo.rebuild_usage_days(
+        session, session_events=catalogue.activity.session_events, bits=feature_bits(catalogue)
+    )
 
 
 def first_usage_day(session: Session) -> date | None:

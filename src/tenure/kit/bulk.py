@@ -138,14 +138,31 @@ def add_to_counts(
 ) -> None:
     """INSERT ... ON CONFLICT (keys) DO UPDATE SET counter = counter + new, as one executemany."""
     table_name = model.__table__.name
+    merge_rows(
+        session,
+        model,
+        columns,
+        keys,
+        f'"{counter}" = "{table_name}"."{counter}" + excluded."{counter}"',
+    )
+
+
+def merge_rows(
+    session: Session,
+    model: type[Any],
+    columns: Mapping[str, Sequence[Any]],
+    keys: Sequence[str],
+    set_clause: str,
+) -> None:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE SET <set_clause> (which may use `excluded`),
+    as one executemany (unnest on PostgreSQL)."""
     if session.connection().dialect.name == "postgresql":
         if columns and len(next(iter(columns.values()))):
             _pg_unnest_insert(
                 session,
                 model,
                 columns,
-                f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
-                f'"{counter}" = "{table_name}"."{counter}" + excluded."{counter}"',
+                f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {set_clause}",
             )
         return
     names, rows, ph = _converted(session, model, columns)
@@ -155,8 +172,7 @@ def add_to_counts(
     quoted = ", ".join(f'"{c}"' for c in names)
     sql = (
         f'INSERT INTO "{table.name}" ({quoted}) VALUES ({", ".join(ph for _ in names)}) '  # noqa: S608
-        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
-        f'"{counter}" = "{table.name}"."{counter}" + excluded."{counter}"'
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {set_clause}"
     )
     session.connection().exec_driver_sql(sql, rows)
 
