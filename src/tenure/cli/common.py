@@ -10,6 +10,7 @@ from typing import ParamSpec, TypeVar
 
 import typer
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from rich.console import Console
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -50,7 +51,11 @@ def cli_errors(func: Callable[P, R]) -> Callable[P, R]:
 
 
 def load_settings(database_url: str | None = None) -> Settings:
-    settings = Settings()
+    try:
+        settings = Settings()
+    except SettingsError as exc:
+        # e.g. a JSON setting (TENURE_SCHEDULES, TENURE_FX_RATES) that is not JSON
+        raise ConfigurationError(f"invalid setting: {exc}") from None
     if database_url:
         settings = settings.model_copy(
             update={"database_url": Settings(database_url=database_url).database_url}

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, exists, insert, literal_column, select, update
+from sqlalchemy import ColumnElement, Select, delete, exists, insert, literal_column, select, update
 from sqlalchemy.orm import Session, aliased
 
 from tenure.hub.models import DeliveryStatus, HubDelivery, Outbox
@@ -182,13 +182,14 @@ def deliveries_of(session: Session, outbox_id: int) -> list[HubDelivery]:
     )
 
 
-def prune(session: Session, *, before: datetime) -> int:
+def prune(session: Session, *, before: datetime, keep: Select[Any] | None = None) -> int:
     unfinished = exists().where(
         HubDelivery.outbox_id == Outbox.id, HubDelivery.status != DeliveryStatus.done.value
     )
+    conditions = [Outbox.created_at < before, Outbox.fanned_out_at.is_not(None), ~unfinished]
+    if keep is not None:
+        conditions.append(Outbox.id.not_in(keep))
     result = session.execute(
-        delete(Outbox)
-        .where(Outbox.created_at < before, Outbox.fanned_out_at.is_not(None), ~unfinished)
-        .execution_options(synchronize_session=False)
+        delete(Outbox).where(*conditions).execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from tenure.hub import live
@@ -152,7 +153,8 @@ def payload_field(session: Session, outbox_ids: set[int], field: str) -> dict[in
     return {row_id: payload.get(field) for row_id, payload in repo.payloads(session, outbox_ids)}
 
 
-def prune(session: Session, *, before: datetime) -> int:
+def prune(session: Session, *, before: datetime, keep: Select[Any] | None = None) -> int:
     """Delete fanned-out outbox rows created before `before` with no pending or dead
-    delivery (dead letters stay until replayed). Their webhook deliveries go with them."""
-    return repo.prune(session, before=before)
+    delivery (dead letters stay until replayed), except the ids `keep` selects (e.g. those
+    webhook deliveries still wait for). Finished webhook deliveries go with them."""
+    return repo.prune(session, before=before, keep=keep)

@@ -242,33 +242,37 @@ def usage_signals(
     """Per account, over the 90 days up to `day` (inclusive): active days in the last 30
     and in the 30 before, sessions in the last 30, distinct key features in 30 and 90
     days, last active day. Read from usage_days by primary key, a chunk of accounts at a
-    time; the database does the counting."""
+    time, in three plain range queries (SQLite evaluates CASE expressions row by row: a
+    WHERE per window is several times cheaper than one pass with conditional sums)."""
     d30, d60, d90 = (day - timedelta(days=n) for n in (30, 60, 90))
-    when, active = UsageDay.day, UsageDay.events > 0
-    bits = [1 << k for k in range(n_features)]
-
-    def used(bit: int, since: date) -> Any:
-        return func.max(case(((when > since) & (UsageDay.features.op("&")(bit) != 0), 1), else_=0))
-
-    breadth_30 = sum((used(b, d30) for b in bits), start=literal(0))
-    breadth_90 = sum((used(b, d90) for b in bits), start=literal(0))
-    columns = (
-        UsageDay.account_id,
-        func.sum(case((active & (when > d30), 1), else_=0)),
-        func.sum(case((active & (when > d60) & (when <= d30), 1), else_=0)),
-        func.sum(case((when > d30, UsageDay.sessions), else_=0)),
-        breadth_30,
-        breadth_90,
-        func.max(case((active, when), else_=None)),
+    breadth = sum(
+        (func.max(UsageDay.features.op(">>")(k).op("&")(1)) for k in range(n_features)),
+        start=literal(0),
     )
+    last30: dict[uuid.UUID, tuple[int, int, int]] = {}
+    before: dict[uuid.UUID, int] = {}
     out: list[tuple[Any, ...]] = []
     for chunk in _chunks(account_ids):
-        query = (
-            select(*columns)
-            .where(UsageDay.account_id.in_(chunk), when > d90, when <= day)
+        in_chunk = UsageDay.account_id.in_(chunk)
+        for a, days, sessions, used in session.execute(
+            select(UsageDay.account_id, func.count(), func.sum(UsageDay.sessions), breadth)
+            .where(in_chunk, UsageDay.day > d30, UsageDay.day <= day, UsageDay.events > 0)
             .group_by(UsageDay.account_id)
-        )
-        out.extend(tuple(row) for row in session.execute(query))
+        ):
+            last30[a] = (int(days), int(sessions or 0), int(used or 0))
+        for a, days in session.execute(
+            select(UsageDay.account_id, func.count())
+            .where(in_chunk, UsageDay.day > d60, UsageDay.day <= d30, UsageDay.events > 0)
+            .group_by(UsageDay.account_id)
+        ):
+            before[a] = int(days)
+        for a, used, last in session.execute(
+            select(UsageDay.account_id, breadth, func.max(UsageDay.day))
+            .where(in_chunk, UsageDay.day > d90, UsageDay.day <= day, UsageDay.events > 0)
+            .group_by(UsageDay.account_id)
+        ):
+            days30, sessions30, used30 = last30.get(a, (0, 0, 0))
+            out.append((a, days30, before.get(a, 0), sessions30, used30, int(used or 0), last))
     return out
 
 

@@ -317,3 +317,7 @@ def prune(session: Session, *, before: datetime) -> int:
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def pending_outbox_ids() -> Select[Any]:
+    return select(WebhookDelivery.outbox_id).where(WebhookDelivery.status == _PENDING)

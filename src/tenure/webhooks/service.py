@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from tenure.accounts import service as accounts_service
@@ -424,3 +425,8 @@ def receive(
 def prune(session: Session, *, before: datetime) -> int:
     """Delete finished deliveries created before `before`; pending ones stay."""
     return repo.prune(session, before=before)
+
+
+def pending_outbox_ids() -> Select[Any]:
+    """The outbox rows some webhook delivery still has to send (kept by the hub's pruning)."""
+    return repo.pending_outbox_ids()
