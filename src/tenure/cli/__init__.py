@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy import Engine
 
 from tenure import __version__
 from tenure.auth import service as auth_service
@@ -228,6 +231,7 @@ def demo(
         f"{stats.events:,} events, {stats.support_interactions:,} support interactions, "
         f"{stats.survey_responses:,} survey answers in {stats.seconds:.0f} s"
     )
+    _score_demo(engine, now=clock.now(), catalogue_path=settings.metric_catalogue)
     url = f"http://{host}:{port}"
     console.print(f"\n[bold]Tenure demo ready[/bold] on {db}")
     console.print(f"Open {url} and log in with", markup=False)
@@ -235,6 +239,33 @@ def demo(
     console.print(f"  password: {password}", markup=False, soft_wrap=True)
     if serve_:
         _serve(settings, host, port, with_worker=True)
+
+
+def _score_demo(engine: Engine, *, now: datetime, catalogue_path: Path | None) -> None:
+    """Health scores for the demo: weekly history over the last 12 weeks, then today."""
+    from tenure.health import service as health_service
+    from tenure.ingest.catalogue import load_catalogue
+
+    catalogue = load_catalogue(catalogue_path)
+    started = time.perf_counter()
+    with unit_of_work(engine) as session:
+        health_service.learn_baseline(session, as_of=now, catalogue=catalogue)
+    for weeks in range(12, -1, -1):
+        with unit_of_work(engine) as session:
+            result = health_service.rescore(
+                session,
+                as_of=now - timedelta(weeks=weeks),
+                now=now,
+                catalogue=catalogue,
+                publish=False,
+            )
+    with unit_of_work(engine) as session:
+        levels = health_service.distribution(session)["levels"]
+    summary = ", ".join(f"{v['accounts']:,} {v['label'].lower()}" for v in levels.values())
+    console.print(
+        f"Scored {result.scored:,} accounts with 12 weeks of history in "
+        f"{time.perf_counter() - started:.0f} s: {summary}"
+    )
 
 
 def main() -> None:
