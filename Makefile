@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/accounts_list.py
 	$(BIN)/python benchmarks/sim.py
 	$(BIN)/python benchmarks/sim.py --load
+	$(BIN)/python benchmarks/hub.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info
