@@ -15,7 +15,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
-    literal,
+    literal_column,
     or_,
     select,
     update,
@@ -245,9 +245,15 @@ def usage_signals(
     time, in three plain range queries (SQLite evaluates CASE expressions row by row: a
     WHERE per window is several times cheaper than one pass with conditional sums)."""
     d30, d60, d90 = (day - timedelta(days=n) for n in (30, 60, 90))
+    # (features & bit) is 0 or bit: its maximum over the window, divided by bit, says
+    # whether the feature was used (no CASE, no shift: PostgreSQL has no bigint >> bigint).
     breadth = sum(
-        (func.max(UsageDay.features.op(">>")(k).op("&")(1)) for k in range(n_features)),
-        start=literal(0),
+        (
+            func.max(UsageDay.features.op("&")(literal_column(str(1 << k))))
+            / literal_column(str(1 << k))
+            for k in range(n_features)
+        ),
+        start=literal_column("0"),
     )
     last30: dict[uuid.UUID, tuple[int, int, int]] = {}
     before: dict[uuid.UUID, int] = {}
