@@ -21,8 +21,11 @@ from tenure.worker.runtime import build_dispatcher
 from tests.conftest import NOW, login
 from tests.factories.accounts import make_account
 from tests.factories.auth import make_user
+from tests.receivers import Received, Receiver
 
-RECEIVER = "http://127.0.0.1:9/tenure-hook"  # never reached: the sender's client is mocked
+# A real receiver on loopback, one per test process; each _send sets its answer.
+SERVER = Receiver()
+RECEIVER = SERVER.url + "/tenure-hook"
 
 
 def _csrf(client: TestClient, path: str = "/settings/webhooks") -> str:
@@ -55,22 +58,18 @@ def _dispatch(engine: Engine) -> None:
     build_dispatcher().dispatch_once(make_session_factory(engine), now=NOW)
 
 
-def _send(engine: Engine, status: int, body: str = "ok") -> list[httpx.Request]:
-    """One round of the worker's webhook sender against a receiver answering `status`."""
-    received: list[httpx.Request] = []
-
-    def receiver(request: httpx.Request) -> httpx.Response:
-        received.append(request)
-        return httpx.Response(status, text=body)
-
+def _send(engine: Engine, status: int, body: str = "ok") -> list[Received]:
+    """One round of the worker's webhook sender against the receiver answering `status`."""
+    SERVER.reply(status, body)
+    SERVER.take()
     sender = WebhookSender(make_session_factory(engine), clock=FixedClock(NOW), allow_private=True)
 
     async def round_() -> None:
-        async with httpx.AsyncClient(transport=httpx.MockTransport(receiver)) as client:
+        async with sender.client() as client:
             await sender.run_once(client)
 
     asyncio.run(round_())
-    return received
+    return SERVER.take()
 
 
 def _delivery_ids(page: str) -> list[str]:

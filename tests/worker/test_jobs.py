@@ -9,7 +9,6 @@ import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 from huey import Huey
 from sqlalchemy import Engine, select
@@ -37,6 +36,7 @@ from tenure.worker.jobs import JobContext, parse_cron, schedule
 from tenure.worker.runtime import build_dispatcher, build_huey, load_jobs
 from tests.conftest import NOW
 from tests.factories.auth import make_user
+from tests.receivers import Receiver
 
 DEFAULTS = {
     "auth.prune_sessions": "17 * * * *",
@@ -311,18 +311,18 @@ class TestPruneLog:
         self, ctx: JobContext, sessions: sessionmaker[Session]
     ) -> None:
         # /ok answers 200 (delivered), /gone 410 (failed at once), /down 500 (retried).
+        answers = {"/ok": 200, "/gone": 410, "/down": 500}
+        receiver = Receiver(lambda path: (answers[path], ""))
         endpoints: dict[str, uuid.UUID] = {}
         with sessions() as session, session.begin():
             for path in ("ok", "gone", "down"):
                 endpoints[path] = webhooks_service.create_endpoint(
                     session,
-                    EndpointCreate(url=f"http://127.0.0.1:9/{path}"),
+                    EndpointCreate(url=f"{receiver.url}/{path}"),
                     actor=Actor.system("tests"),
                     now=OLD,
                     allow_private=True,
                 ).id
-        answers = {"/ok": 200, "/gone": 410, "/down": 500}
-        transport = httpx.MockTransport(lambda r: httpx.Response(answers[r.url.path]))
         dispatcher = build_dispatcher()
 
         def deliver(at: datetime) -> None:
@@ -330,7 +330,7 @@ class TestPruneLog:
             sender = WebhookSender(sessions, clock=FixedClock(at), allow_private=True)
 
             async def send() -> None:
-                async with httpx.AsyncClient(transport=transport) as client:
+                async with sender.client() as client:
                     await sender.run_once(client)
 
             asyncio.run(send())

@@ -19,7 +19,9 @@ from tenure.config import Settings
 from tenure.db import check_database, make_engine, make_session_factory, migration_status
 from tenure.kit.errors import ConfigurationError, TenureError
 
-console = Console(highlight=False)
+# Piped or captured output gets no terminal width: tables must not cut ids and URLs to
+# "http…" there, so they get a wide line instead of rich's default 80 columns.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 240)
 err_console = Console(stderr=True, highlight=False)
 
 P = ParamSpec("P")

@@ -189,13 +189,13 @@ def release(session: Session, ids: Collection[uuid.UUID]) -> None:
         )
 
 
-def update_delivery(session: Session, delivery_id: uuid.UUID, values: dict[str, Any]) -> None:
-    session.execute(
-        update(WebhookDelivery)
-        .where(WebhookDelivery.id == delivery_id)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
+def update_deliveries(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Bulk UPDATE by primary key (rows carry "id"), grouped by the set of columns."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(sorted(row)), []).append(row)
+    for group in groups.values():
+        session.execute(update(WebhookDelivery), group)
 
 
 def add_attempts(session: Session, rows: Sequence[dict[str, Any]]) -> None:

@@ -221,7 +221,9 @@ class Worker:
             while not self._stop.is_set():
                 busy = self._run_ticks(due_at)
                 try:
-                    stats = self.dispatcher.dispatch_once(self.sessions, now=self.clock.now())
+                    stats = self.dispatcher.dispatch_once(
+                        self.sessions, now=self.clock.now(), limit=self.sender.batch
+                    )
                     busy += stats.fanned_out + stats.delivered + stats.retried + stats.dead
                     self.stats.dispatched += stats.delivered
                     sent = await self.sender.run_once(client)
