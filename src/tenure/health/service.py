@@ -299,51 +299,44 @@ def _explain(
     mins = [b.min for b in bands]
     keys = [c.key for c in card.config.components]
     weights = {c.key: c.weight for c in card.config.components}
-    comp_scores = np.column_stack([result.components[k] for k in keys])
-    contribs = np.column_stack([result.contributions[k] for k in keys])
+    # Rounded and turned into Python lists once: the loop below only assembles rows.
+    comp_scores = np.round(np.column_stack([result.components[k] for k in keys]), 1).tolist()
+    contribs = np.round(np.column_stack([result.contributions[k] for k in keys]), 2).tolist()
+    shown_scores = np.round(result.score, 1).tolist()
+    has_level = (result.level >= 0).tolist()
+    factor_rows = result.factors.tolist()
     impact = (
-        np.column_stack([result.impact[s] for s in result.signal_names])
+        np.round(np.column_stack([result.impact[s] for s in result.signal_names]), 1)
         if result.signal_names
         else np.zeros((part.n, 0))
     )
+    seasonal = card.config.seasonal
+    names = result.signal_names
     for j, row in enumerate(rows.tolist()):
-        lvl = int(result.level[j])
         # The level of the score as stored and shown (74.96 is shown 75.0: low, not medium).
-        shown = round(float(result.score[j]), 1)
-        level[row] = bands[bisect_right(mins, shown) - 1].level if lvl >= 0 else None
+        level[row] = bands[bisect_right(mins, shown_scores[j]) - 1].level if has_level[j] else None
         comp: dict[str, Any] = {}
         gone: list[str] = []
+        scores_j, contribs_j = comp_scores[j], contribs[j]
         for k, key in enumerate(keys):
-            value = comp_scores[j, k]
-            if np.isnan(value):
+            value = scores_j[k]
+            if value != value:  # NaN: no data for this component
                 gone.append(key)
                 continue
-            comp[key] = {
-                "score": round(float(value), 1),
-                "weight": weights[key],
-                "contribution": round(float(contribs[j, k]), 2),
-            }
+            comp[key] = {"score": value, "weight": weights[key], "contribution": contribs_j[k]}
         components[row] = comp
         missing[row] = gone
-        out = []
-        for f in result.factors[j].tolist():
-            if f < 0:
-                continue
-            signal = result.signal_names[f]
-            out.append(
-                {
-                    "signal": signal,
-                    "impact": round(float(impact[j, f]), 1),
-                    "text": sentence(
-                        signal,
-                        part,
-                        j,
-                        category=info.categories[row],
-                        seasonal=card.config.seasonal,
-                    ),
-                }
-            )
-        factors[row] = out
+        factors[row] = [
+            {
+                "signal": names[f],
+                "impact": float(impact[j, f]),
+                "text": sentence(
+                    names[f], part, j, category=info.categories[row], seasonal=seasonal
+                ),
+            }
+            for f in factor_rows[j]
+            if f >= 0
+        ]
 
 
 def _roll_up(
