@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -22,13 +22,15 @@ from tenure.auth.dependencies import (
     set_session_cookie,
 )
 from tenure.deps import DB, State
+from tenure.health import service as health_service
+from tenure.health.models import HealthScore
 from tenure.hub.events import EVENT_TYPES
 from tenure.ingest import service as ingest_service
 from tenure.kit.actor import Actor
 from tenure.kit.errors import Conflict, Forbidden, InvalidInput, TenureError, Unauthorized
 from tenure.kit.security import constant_time_equals, sign
 from tenure.monitor import service as monitor_service
-from tenure.web.charts import BarChart, bar_chart
+from tenure.web.charts import BandStyle, BarChart, band_of, bar_chart, gauge, score_trend
 from tenure.web.templating import templates
 from tenure.webhooks import service as webhooks_service
 from tenure.webhooks.models import WebhookStatus
@@ -99,6 +101,7 @@ def render(
             "nav": nav,
             "nav_items": NAV,
             "csrf": csrf_token(request, state),
+            "base_currency": state.settings.reporting_currency,
             **context,
         },
         status_code=status_code,
@@ -172,10 +175,267 @@ def logout(
 # -- pages -----------------------------------------------------------------------------------
 
 
+# Health: what the account page, the portfolio and the accounts list show of it.
+
+HEALTH_DAYS = 90
+RISK_LIST_SIZE = 20
+AT_RISK = ("critical", "high")
+OVERRIDE_DAYS = 30
+REASON_MAX = 1000
+# Messages after a POST-redirect-GET on the account page: the query names one of these.
+HEALTH_NOTICES = {
+    "rescored": "Rescored now: the panel shows the new score.",
+    "not_scored": (
+        "Not scored: the account has churned or has not started, so it keeps its last score."
+    ),
+    "override": "Override saved: lists and the portfolio show it until it expires.",
+    "override_removed": "Override removed: the computed score applies again.",
+}
+
+
+def _styles(card: health_service.Card) -> list[BandStyle]:
+    return [BandStyle(b.level, b.label, b.colour, b.min) for b in card.config.bands_ascending()]
+
+
+def _band_styles(cards: list[health_service.Card]) -> dict[str, BandStyle]:
+    """Every risk level's look; where scorecards disagree the default one's (listed last)."""
+    out: dict[str, BandStyle] = {}
+    for card in reversed(cards):
+        for style in _styles(card):
+            out.setdefault(style.level, style)
+    return out
+
+
+def _signed(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return "±0" if value == 0 else f"{value:+.1f}".replace("-", "\u2212")
+
+
+def _risk_filter(levels: list[str], risk: str) -> tuple[str, ...]:
+    """risk=high,critical (or one level, or 'unscored') checked against the levels in use."""
+    if not risk:
+        return ()
+    wanted = tuple(dict.fromkeys(r.strip() for r in risk.split(",") if r.strip()))
+    known = [*levels, "unscored"]
+    unknown = [r for r in wanted if r not in known]
+    if unknown:
+        raise InvalidInput(
+            f"unknown risk level {', '.join(unknown)} (choose from {', '.join(known)})",
+            field="risk",
+        )
+    return wanted
+
+
+def _components(
+    row: HealthScore, card: health_service.Card, bands: list[BandStyle]
+) -> list[dict[str, Any]]:
+    """Component rows in the scorecard's order: score and weight share, or 'no data'."""
+    labels: dict[str, str] = {c.key: c.label for c in card.config.components}
+    present = row.components or {}
+    total = sum(float(c["weight"]) for c in present.values() if c.get("weight"))
+    keys = [k for k in labels if k in present or k in row.missing]
+    keys += [k for k in [*present, *row.missing] if k not in keys]
+    out = []
+    for key in keys:
+        data = present.get(key)
+        label = labels.get(key, key.replace("_", " ").capitalize())
+        if data is None:
+            out.append({"key": key, "label": label, "missing": True})
+            continue
+        score = float(data["score"])
+        weight = data.get("weight")
+        band = band_of(score, bands)
+        out.append(
+            {
+                "key": key,
+                "label": label,
+                "missing": False,
+                "score": score,
+                "share": round(100 * float(weight) / total) if weight and total else None,
+                "colour": band.colour if band else "#6d8fe8",
+            }
+        )
+    return out
+
+
+def _trend(
+    db: DB, account_id: uuid.UUID, *, now: datetime, bands: list[BandStyle]
+) -> dict[str, Any]:
+    since = now - timedelta(days=HEALTH_DAYS)
+    rows = health_service.history(db, account_id, since=since, until=now)
+    styles = {b.level: b for b in bands}
+
+    def title(r: HealthScore) -> str:
+        if r.score is None:
+            return f"{r.scored_on:%d %b %Y}: no score"
+        level = styles.get(r.risk_level or "")
+        return f"{r.scored_on:%d %b %Y}: {r.score:g}" + (f" ({level.label})" if level else "")
+
+    scored = [r for r in rows if r.score is not None]
+    if scored:
+        first, last = scored[0], scored[-1]
+        description = (
+            f"Health score over the last {HEALTH_DAYS} days: {len(scored)} daily "
+            f"score{'' if len(scored) == 1 else 's'}, from {first.score:g} on "
+            f"{first.scored_on:%d %b %Y} to {last.score:g} on {last.scored_on:%d %b %Y}, "
+            f"lowest {min(r.score for r in scored if r.score is not None):g}"
+        )
+    else:
+        description = f"Health score over the last {HEALTH_DAYS} days: no scores"
+    chart = score_trend(
+        [(r.scored_on, r.score, title(r)) for r in rows],
+        since=since.date(),
+        until=now.date(),
+        bands=bands,
+        description=description,
+    )
+    return {"chart": chart, "points": len(scored)}
+
+
+def _override_form(now: datetime, **values: str) -> dict[str, str]:
+    return {
+        "score": "",
+        "risk_level": "",
+        "reason": "",
+        "expires": (now + timedelta(days=OVERRIDE_DAYS)).date().isoformat(),
+        **values,
+    }
+
+
+def _health_panel(
+    db: DB,
+    account_id: uuid.UUID,
+    *,
+    now: datetime,
+    form: dict[str, str] | None = None,
+    error: str | None = None,
+    error_field: str | None = None,
+) -> dict[str, Any]:
+    cards = health_service.active_cards(db, now=now)
+    default = next((c for c in cards if c.config.default), cards[-1])
+    styles = _band_styles(cards)
+    view = health_service.health_view(db, account_id, at=now)
+    override = view.override if view else health_service.active_override(db, account_id, at=now)
+    panel: dict[str, Any] = {
+        "scored": view is not None,
+        "styles": styles,
+        "override": override,
+        "override_style": None,
+        "override_levels": _styles(default),
+        "form": form or _override_form(now),
+        "error": error,
+        "error_field": error_field,
+        "min_expiry": now.date().isoformat(),
+        "days": HEALTH_DAYS,
+    }
+    if override is not None:
+        level = override.risk_level
+        if level is None and override.score is not None:
+            level = view.effective_risk if view else default.config.level_of(override.score)
+        panel["override_style"] = styles.get(level or "")
+    if view is None:
+        return panel
+    row = view.row
+    card = next((c for c in cards if c.key == row.scorecard_key), default)
+    bands = _styles(card)
+    band = styles.get(row.risk_level or "")
+    panel.update(
+        row=row,
+        band=band,
+        gauge=gauge(row.score, bands, caption=band.label if band else "not scored"),
+        delta_7=_signed(row.delta_7),
+        delta_30=_signed(row.delta_30),
+        components=_components(row, card, bands),
+        trend=_trend(db, account_id, now=now, bands=bands),
+        effective_score=view.effective_score,
+        effective_style=styles.get(view.effective_risk or ""),
+    )
+    return panel
+
+
+def _at_risk_levels(levels: list[str]) -> tuple[str, ...]:
+    chosen = tuple(level for level in levels if level in AT_RISK)
+    # A scorecard with levels of its own: its lower half is "at risk".
+    return chosen or tuple(levels[: max(1, len(levels) // 2)])
+
+
+def _risk_list(db: DB, levels: tuple[str, ...]) -> tuple[list[dict[str, Any]], int]:
+    """The live (active or trial) accounts at these levels with the most MRR, and how many
+    there are."""
+    found = []
+    total = 0
+    for status in ("active", "trial"):
+        filters = accounts_service.AccountFilters(risk=levels, status=status)
+        found += accounts_service.list_accounts(
+            db, filters, sort="mrr", descending=True, limit=RISK_LIST_SIZE
+        ).items
+        total += accounts_service.count_accounts(db, filters)
+    found.sort(key=lambda a: (-a.mrr_base_cents, a.name_lower, str(a.id)))
+    out = []
+    for account in found[:RISK_LIST_SIZE]:
+        latest = health_service.latest(db, account.id)
+        factors = latest.factors if latest else []
+        out.append({"account": account, "factor": factors[0]["text"] if factors else None})
+    return out, total
+
+
+def _distribution(db: DB) -> dict[str, Any]:
+    data = health_service.distribution(db)
+    scored = sum(v["accounts"] for v in data["levels"].values())
+    mrr = sum(v["mrr_cents"] for v in data["levels"].values())
+    levels = [
+        {
+            "level": level,
+            "label": v["label"] or level,
+            "colour": v["colour"],
+            "accounts": v["accounts"],
+            "mrr_cents": v["mrr_cents"],
+            "share": round(100 * v["accounts"] / scored) if scored else 0,
+            "mrr_share": round(100 * v["mrr_cents"] / mrr) if mrr else 0,
+        }
+        for level, v in data["levels"].items()
+    ]
+    return {"levels": levels, "scored": scored, "unscored": data["unscored"], "histogram": data}
+
+
 @router.get("/")
 def portfolio(request: Request, db: DB, state: State, actor: PageActor) -> HTMLResponse:
+    now = state.clock.now()
     summary = accounts_service.portfolio_summary(db)
-    return render(request, "portfolio.html", state, actor, "portfolio", summary=summary)
+    cards = health_service.active_cards(db, now=now)
+    default = next((c for c in cards if c.config.default), cards[-1])
+    bands = _styles(default)
+    distribution = _distribution(db)
+    histogram = distribution.pop("histogram")["histogram"]
+    bins = []
+    for i, n in enumerate(histogram):
+        low, high = i * 10, 100 if i == 9 else i * 10 + 9
+        bins.append((f"{low}", n, f"Score {low} to {high}: {n:,} account{'' if n == 1 else 's'}"))
+    chart = bar_chart(
+        bins, description="Accounts per health score, in steps of 10", width=400, height=160
+    )
+    colours = [(band_of(i * 10 + 5, bands) or bands[0]).colour for i in range(10)]
+    at_risk = _at_risk_levels(health_service.risk_levels(db))
+    risk_list, at_risk_total = _risk_list(db, at_risk)
+    styles = _band_styles(cards)
+    return render(
+        request,
+        "portfolio.html",
+        state,
+        actor,
+        "portfolio",
+        summary=summary,
+        distribution=distribution,
+        histogram=chart,
+        histogram_colours=colours,
+        at_risk=[styles[level] for level in at_risk if level in styles],
+        at_risk_link="/accounts?"
+        + urlencode({"risk": ",".join(at_risk), "sort": "mrr", "order": "desc"}),
+        at_risk_total=at_risk_total,
+        risk_list=risk_list,
+        styles=styles,
+    )
 
 
 def _usage_chart(usage: list[ingest_service.MonthUsage], what: str) -> BarChart:
@@ -225,6 +485,7 @@ def accounts(
     plan: str = "",
     status: str = "",
     owner: str = "",
+    risk: Annotated[str, Query(max_length=200)] = "",
     sort: str = "name",
     order: str = "asc",
     cursor: str | None = None,
@@ -242,12 +503,15 @@ def accounts(
             owner_id = uuid.UUID(owner)
         except ValueError as exc:
             raise InvalidInput(f"unknown owner '{owner}'") from exc
+    cards = health_service.active_cards(db, now=state.clock.now())
+    levels = health_service.risk_levels(db)
     filters = accounts_service.AccountFilters(
         q=q or None,
         category=category or None,
         plan=plan or None,
         status=status or None,
         owner_id=owner_id,
+        risk=_risk_filter(levels, risk),
     )
     page = accounts_service.list_accounts(
         db, filters, sort=sort, descending=order == "desc", cursor=cursor, limit=PAGE_SIZE
@@ -261,6 +525,7 @@ def accounts(
             "plan": plan,
             "status": status,
             "owner": owner,
+            "risk": ",".join(filters.risk),
             "sort": sort,
             "order": order,
         }.items()
@@ -284,6 +549,9 @@ def accounts(
         "status": status,
         "owner": owner,
         "owners": [u for u in auth_service.list_users(db) if u.role in ("admin", "csm")],
+        "risk": ",".join(filters.risk),
+        "risk_options": _risk_options(levels, _band_styles(cards), filters.risk),
+        "styles": _band_styles(cards),
         "sort": sort,
         "order": order,
         "facets": accounts_service.facets(db),
@@ -297,12 +565,51 @@ def accounts(
     return render(request, template, state, actor, "accounts", **context)
 
 
+def _risk_options(
+    levels: list[str], styles: dict[str, BandStyle], chosen: tuple[str, ...]
+) -> list[tuple[str, str]]:
+    """(value, label) of the Risk filter: each level, 'unscored', and the current choice
+    when it combines several (a link from the portfolio asks for high,critical)."""
+
+    def name(level: str) -> str:
+        return (
+            "Not scored"
+            if level == "unscored"
+            else (styles[level].label if level in styles else level)
+        )
+
+    options = [(level, name(level)) for level in [*levels, "unscored"]]
+    if len(chosen) > 1:
+        options.insert(0, (",".join(chosen), " or ".join(name(level) for level in chosen)))
+    return options
+
+
 @router.get("/accounts/{account_id}")
 def account_detail(
-    request: Request, account_id: uuid.UUID, db: DB, state: State, actor: PageActor
+    request: Request,
+    account_id: uuid.UUID,
+    db: DB,
+    state: State,
+    actor: PageActor,
+    done: str = "",
+) -> HTMLResponse:
+    return _account_page(request, db, state, actor, account_id, notice=HEALTH_NOTICES.get(done))
+
+
+def _account_page(
+    request: Request,
+    db: DB,
+    state: State,
+    actor: Actor,
+    account_id: uuid.UUID,
+    *,
+    status_code: int = 200,
+    notice: str | None = None,
+    **health: Any,
 ) -> HTMLResponse:
     account = accounts_service.get_account(db, account_id)
     parent = accounts_service.get_account(db, account.parent_id) if account.parent_id else None
+    now = state.clock.now()
     context: dict[str, Any] = {
         "account": account,
         "parent": parent,
@@ -310,9 +617,11 @@ def account_detail(
         "contacts": accounts_service.list_contacts(db, account.id),
         "notes": accounts_service.list_notes(db, account.id),
         "can_write": actor.has_scope("write"),
+        "health": _health_panel(db, account.id, now=now, **health),
+        "notice": notice,
         "usage": _usage_chart(
             ingest_service.monthly_usage(
-                db, until=state.clock.now().date(), months=USAGE_MONTHS, account_id=account.id
+                db, until=now.date(), months=USAGE_MONTHS, account_id=account.id
             ),
             "Product events",
         ),
@@ -322,7 +631,126 @@ def account_detail(
         if actor.has_scope("admin")
         else [],
     }
-    return render(request, "accounts/detail.html", state, actor, "accounts", **context)
+    return render(
+        request,
+        "accounts/detail.html",
+        state,
+        actor,
+        "accounts",
+        status_code=status_code,
+        **context,
+    )
+
+
+def _require_writer(actor: Actor, what: str) -> None:
+    if not actor.has_scope("write"):
+        raise Forbidden(f"viewers cannot {what}")
+
+
+def _form_score(value: str) -> float | None:
+    if not value.strip():
+        return None
+    try:
+        score = float(value.strip())
+    except ValueError:
+        raise InvalidInput(f"score {value!r} is not a number", field="score") from None
+    if score != score:  # NaN
+        raise InvalidInput("score must be between 0 and 100", field="score")
+    return score
+
+
+def _form_expiry(value: str) -> datetime:
+    """A date means until the end of that day (UTC, like the pages show); a time is taken as is."""
+    if not value.strip():
+        raise InvalidInput("give the date the override expires", field="expires_at")
+    try:
+        day = date.fromisoformat(value.strip())
+    except ValueError:
+        return _parse_moment(value, "expires_at")
+    return datetime.combine(day, time(23, 59, 59), tzinfo=UTC)
+
+
+@router.post("/accounts/{account_id}/health/override")
+def account_override(
+    request: Request,
+    account_id: uuid.UUID,
+    db: DB,
+    state: State,
+    actor: PageActor,
+    score: Annotated[str, Form(max_length=32)] = "",
+    risk_level: Annotated[str, Form(max_length=32)] = "",
+    reason: Annotated[str, Form(max_length=20_000)] = "",
+    expires: Annotated[str, Form(max_length=64)] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    check_csrf(request, state, csrf)
+    _require_writer(actor, "override health scores")
+    now = state.clock.now()
+    form = {"score": score, "risk_level": risk_level, "reason": reason, "expires": expires}
+    try:
+        if len(reason.strip()) > REASON_MAX:
+            raise InvalidInput(
+                f"the reason is limited to {REASON_MAX:,} characters", field="reason"
+            )
+        with db.begin_nested():
+            health_service.create_override(
+                db,
+                account_id,
+                score=_form_score(score),
+                risk_level=risk_level or None,
+                reason=reason,
+                expires_at=_form_expiry(expires),
+                actor=actor,
+                now=now,
+            )
+    except InvalidInput as exc:
+        return _account_page(
+            request,
+            db,
+            state,
+            actor,
+            account_id,
+            status_code=422,
+            form=_override_form(now, **form),
+            error=exc.detail,
+            error_field=exc.extra.get("field"),
+        )
+    return RedirectResponse(f"/accounts/{account_id}?done=override#health", status_code=303)
+
+
+@router.post("/accounts/{account_id}/health/override/remove")
+def account_override_remove(
+    request: Request,
+    account_id: uuid.UUID,
+    db: DB,
+    state: State,
+    actor: PageActor,
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    check_csrf(request, state, csrf)
+    _require_writer(actor, "remove overrides")
+    accounts_service.get_account(db, account_id)
+    health_service.remove_override(db, account_id, actor=actor, now=state.clock.now())
+    return RedirectResponse(f"/accounts/{account_id}?done=override_removed#health", status_code=303)
+
+
+@router.post("/accounts/{account_id}/health/rescore")
+def account_rescore(
+    request: Request,
+    account_id: uuid.UUID,
+    db: DB,
+    state: State,
+    actor: PageActor,
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    check_csrf(request, state, csrf)
+    _require_writer(actor, "rescore accounts")
+    accounts_service.get_account(db, account_id)
+    now = state.clock.now()
+    health_service.rescore(db, as_of=now, now=now, account_ids=[account_id])
+    latest = health_service.latest(db, account_id)
+    done = "rescored" if latest is not None and latest.as_of == now else "not_scored"
+    return RedirectResponse(f"/accounts/{account_id}?done={done}#health", status_code=303)
 
 
 @router.get("/system")
