@@ -56,6 +56,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import orjson
 from sqlalchemy import Engine, create_engine, func, make_url, select, text
@@ -421,7 +422,7 @@ def instrument(worker: Any) -> Phases:
     timed(worker.sender, "_record", "sender_record")
     run_once = worker.sender.run_once
 
-    async def round_(client: httpx.AsyncClient) -> int:
+    async def round_(client: aiohttp.ClientSession) -> int:
         started = time.perf_counter()
         try:
             sent = int(await run_once(client))
