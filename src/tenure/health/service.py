@@ -639,6 +639,8 @@ def create_override(
     accounts_service.get_account(session, account_id)
     if not reason or not reason.strip():
         raise InvalidInput("an override needs a reason", field="reason")
+    if len(reason.strip()) > 1000:
+        raise InvalidInput("the reason is limited to 1,000 characters", field="reason")
     if expires_at <= now:
         raise InvalidInput("the expiry must be in the future", field="expires_at")
     if score is None and risk_level is None:
