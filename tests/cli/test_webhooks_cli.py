@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -30,6 +29,7 @@ from tenure.hub.dispatcher import Dispatcher
 from tenure.hub.events import AlertFired
 from tenure.webhooks.sender import WebhookSender
 from tenure.worker.runtime import build_dispatcher, load_jobs
+from tests.receivers import run_async
 
 runner = CliRunner()
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -331,7 +331,7 @@ def deliver(sessions: sessionmaker[Session]) -> None:
         async with sender.client() as client:
             await sender.run_once(client)
 
-    asyncio.run(send())
+    run_async(send())
 
 
 class TestHooks:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from tenure.kit.errors import InvalidInput
@@ -13,6 +11,7 @@ from tenure.kit.netguard import (
     check_destination_async,
     check_url_syntax,
 )
+from tests.receivers import run_async
 
 PUBLIC_IP = "93.184.216.34"
 
@@ -150,7 +149,7 @@ class TestDestinationAsync:
         async def all_cases() -> list[list[str] | str]:
             return [await check(url, allow) for url, allow in cases]
 
-        got = asyncio.run(all_cases())
+        got = run_async(all_cases())
 
         expected: list[list[str] | str] = []
         for url, allow in cases:

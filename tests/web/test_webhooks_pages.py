@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
 from datetime import timedelta
@@ -21,7 +20,7 @@ from tenure.worker.runtime import build_dispatcher
 from tests.conftest import NOW, login
 from tests.factories.accounts import make_account
 from tests.factories.auth import make_user
-from tests.receivers import Received, Receiver
+from tests.receivers import Received, Receiver, run_async
 
 # A real receiver on loopback, one per test process; each _send sets its answer.
 SERVER = Receiver()
@@ -68,7 +67,7 @@ def _send(engine: Engine, status: int, body: str = "ok") -> list[Received]:
         async with sender.client() as client:
             await sender.run_once(client)
 
-    asyncio.run(round_())
+    run_async(round_())
     return SERVER.take()
 
 

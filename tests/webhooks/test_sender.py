@@ -6,7 +6,6 @@ Time only moves when a test moves the FixedClock (past a retry delay, past a lea
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -36,6 +35,7 @@ from tenure.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpo
 from tenure.webhooks.schemas import EndpointCreate, EndpointUpdate
 from tenure.webhooks.sender import Result, WebhookSender
 from tenure.worker.runtime import build_dispatcher
+from tests.receivers import run_async
 
 ACTOR = Actor.system("tests")
 LEASE = timedelta(minutes=5)
@@ -184,7 +184,7 @@ def send_round(sender: WebhookSender) -> int:
         async with sender.client() as client:
             return await sender.run_once(client)
 
-    return asyncio.run(run())
+    return run_async(run())
 
 
 def ingested(account: uuid.UUID, n: int, at: datetime) -> tuple[uuid.UUID, DomainEvent]:
@@ -385,7 +385,7 @@ class TestRetries:
         [attempt] = hub.attempts(delivery.id)
         assert attempt.status_code is None
         assert attempt.error is not None
-        assert "ConnectError" in attempt.error
+        assert "connect" in attempt.error
         assert hub.delivery(delivery.id).status == "pending"
 
         hub.update(endpoint_id, url=receiver.url("/fixed"))
@@ -686,7 +686,7 @@ class TestSenders:
 
             try:
                 start.wait(10)
-                asyncio.run(rounds())
+                run_async(rounds())
             except BaseException as exc:
                 errors.append(exc)
 

@@ -3,7 +3,6 @@ two workers from running one job at once, and what each job deletes."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from datetime import datetime, timedelta
@@ -36,7 +35,7 @@ from tenure.worker.jobs import JobContext, parse_cron, schedule
 from tenure.worker.runtime import build_dispatcher, build_huey, load_jobs
 from tests.conftest import NOW
 from tests.factories.auth import make_user
-from tests.receivers import Receiver
+from tests.receivers import Receiver, run_async
 
 DEFAULTS = {
     "auth.prune_sessions": "17 * * * *",
@@ -333,7 +332,7 @@ class TestPruneLog:
                 async with sender.client() as client:
                     await sender.run_once(client)
 
-            asyncio.run(send())
+            run_async(send())
 
         old = publish(sessions, alert("old"), now=OLD)
         deliver(OLD)
