@@ -11,6 +11,9 @@ import structlog
 def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     numeric = logging.getLevelName(level.upper())
     logging.basicConfig(format="%(message)s", stream=sys.stderr, level=numeric, force=True)
+    # huey logs every periodic task it enqueues and runs at INFO; the worker logs what
+    # matters (job.done, job.skipped_locked) itself.
+    logging.getLogger("huey").setLevel(max(numeric, logging.WARNING))
     _configure_structlog(numeric, json=json)
 
 
