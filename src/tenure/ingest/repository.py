@@ -343,3 +343,37 @@ def monthly_activity(
 
 def first_usage_day(session: Session) -> date | None:
     return session.scalar(select(func.min(UsageDay.day)))
+
+
+def usage_windows(
+    session: Session, *, day: date, windows: Sequence[int], account_ids: Sequence[uuid.UUID]
+) -> list[tuple[uuid.UUID, int, int, int, int]]:
+    """(account, window days, active days, events, sessions) over the days in
+    (day - window, day], one plain range query per window and chunk of accounts."""
+    out: list[tuple[uuid.UUID, int, int, int, int]] = []
+    for chunk in _chunks(account_ids):
+        for window in windows:
+            query = (
+                select(
+                    UsageDay.account_id,
+                    func.count(),
+                    func.sum(UsageDay.events),
+                    func.sum(UsageDay.sessions),
+                )
+                .where(
+                    UsageDay.account_id.in_(chunk),
+                    UsageDay.day > day - timedelta(days=window),
+                    UsageDay.day <= day,
+                    UsageDay.events > 0,
+                )
+                .group_by(UsageDay.account_id)
+            )
+            out.extend(
+                (a, window, int(d or 0), int(e or 0), int(s or 0))
+                for a, d, e, s in session.execute(query)
+            )
+    return out
+
+
+def last_usage_day(session: Session) -> date | None:
+    return session.scalar(select(func.max(UsageDay.day)))

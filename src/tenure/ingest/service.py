@@ -113,3 +113,16 @@ def rebuild_usage_days(session: Session) -> int:
 def first_usage_day(session: Session) -> date | None:
     """The first day any usage was recorded: history before it is unknown, not quiet."""
     return repo.first_usage_day(session)
+
+
+def usage_windows(
+    session: Session, *, day: date, windows: Sequence[int], account_ids: Sequence[uuid.UUID]
+) -> list[tuple[uuid.UUID, int, int, int, int]]:
+    """(account, window, active days, events, sessions) over the `window` days up to `day`
+    (inclusive), for each window; accounts without activity in a window are left out."""
+    return repo.usage_windows(session, day=day, windows=windows, account_ids=account_ids)
+
+
+def last_usage_day(session: Session) -> date | None:
+    """The last day any usage was recorded (where the data ends)."""
+    return repo.last_usage_day(session)

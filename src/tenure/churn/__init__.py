@@ -1,0 +1,1 @@
+"""Churn prediction: the churn definition, point-in-time features and datasets, metrics."""

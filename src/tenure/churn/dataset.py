@@ -1,0 +1,249 @@
+"""Point-in-time training examples: (account, snapshot) rows whose features come only from
+data before the snapshot, labelled with churn_events within the horizon."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy.orm import Session
+
+from tenure.accounts import service as accounts_service
+from tenure.churn import features as F
+from tenure.churn import labels as L
+from tenure.health import service as health_service
+from tenure.health.engine import FLAT
+from tenure.ingest import service as ingest_service
+from tenure.ingest.catalogue import MetricCatalogue, load_catalogue
+
+# Features are computed as of the instant before the snapshot: usage is kept per day, and
+# the day of a midnight snapshot is after it.
+BEFORE = timedelta(microseconds=1)
+
+
+@dataclass
+class Dataset:
+    X: npt.NDArray[np.float64]
+    features: list[str]
+    y: npt.NDArray[np.int64]
+    account_ids: list[uuid.UUID]
+    snapshots: list[datetime]
+    matured: npt.NDArray[np.bool_]
+    until: datetime
+    horizon_days: int
+    grace_days: int
+    catalogue: list[F.Feature] = field(default_factory=list)
+    codes: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return int(self.X.shape[0])
+
+
+def monthly_snapshots(start: date | datetime, end: date | datetime, day: int = 1) -> list[datetime]:
+    """Midnight UTC on `day` of each month, from the first such date >= start to <= end."""
+    first = start.date() if isinstance(start, datetime) else start
+    last = end.date() if isinstance(end, datetime) else end
+    out: list[datetime] = []
+    y, m = first.year, first.month
+    while True:
+        d = date(y, m, day)
+        if d > last:
+            return out
+        if d >= first:
+            out.append(datetime.combine(d, time.min, tzinfo=UTC))
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+
+
+def data_end(session: Session) -> datetime:
+    """Where the data ends: the end of the last day with usage (now if there is none)."""
+    last = ingest_service.last_usage_day(session)
+    if last is None:
+        return datetime.now(UTC)
+    return datetime.combine(last + timedelta(days=1), time.min, tzinfo=UTC)
+
+
+def _component_keys(cards: Sequence[health_service.Card]) -> list[str]:
+    keys: list[str] = []
+    for card in cards:
+        for component in card.config.components:
+            if component.key not in keys:
+                keys.append(component.key)
+    return keys
+
+
+def build_dataset(
+    session: Session,
+    *,
+    snapshots: Sequence[datetime],
+    horizon_days: int = 60,
+    grace_days: int = 14,
+    catalogue: MetricCatalogue | None = None,
+    until: datetime | None = None,
+) -> Dataset:
+    """Rows for the accounts alive at each snapshot (and not in a churned state), features
+    from before it (stores nothing), labels from churn_events known by `until` (default:
+    the data's end); a label is matured when snapshot + horizon + grace <= until."""
+    catalogue = catalogue or load_catalogue()
+    until = until or data_end(session)
+    horizon, grace = timedelta(days=horizon_days), timedelta(days=grace_days)
+    cards = health_service.active_cards(session)
+    components = _component_keys(cards)
+    feature_list = F.catalogue(components)
+    plans, categories = F.Codes([]), F.Codes([])
+
+    changes = accounts_service.subscription_changes_between(session, since=L.EPOCH, until=until)
+    marked = [(row[0], row[4]) for row in accounts_service.lifetimes(session) if row[4]]
+    events = L.churns_from_changes(
+        ((a, k, at) for a, k, _, _, at in changes), marked, until=until, grace=grace
+    )
+
+    blocks: list[npt.NDArray[np.float64]] = []
+    ys: list[npt.NDArray[np.int64]] = []
+    ids: list[uuid.UUID] = []
+    rows_at: list[datetime] = []
+    matured: list[npt.NDArray[np.bool_]] = []
+    for snapshot in sorted(snapshots):
+        as_of = snapshot - BEFORE
+        before = [c for c in changes if c[4] < snapshot]
+        X, row_ids = _snapshot_features(
+            session,
+            as_of=as_of,
+            catalogue=catalogue,
+            cards=cards,
+            components=components,
+            features=feature_list,
+            changes=before,
+            plans=plans,
+            categories=categories,
+        )
+        blocks.append(X)
+        ids += row_ids
+        rows_at += [snapshot] * len(row_ids)
+        ys.append(L.labels(events, row_ids, snapshot, horizon))
+        matured.append(np.full(len(row_ids), snapshot + horizon + grace <= until))
+    width = len(feature_list)
+    return Dataset(
+        X=np.vstack(blocks) if blocks else np.empty((0, width)),
+        features=[f.name for f in feature_list],
+        y=np.concatenate(ys) if ys else np.empty(0, dtype=np.int64),
+        account_ids=ids,
+        snapshots=rows_at,
+        matured=np.concatenate(matured) if matured else np.empty(0, dtype=bool),
+        until=until,
+        horizon_days=horizon_days,
+        grace_days=grace_days,
+        catalogue=feature_list,
+        codes={"plan": plans.values, "category": categories.values},
+    )
+
+
+def _snapshot_features(
+    session: Session,
+    *,
+    as_of: datetime,
+    catalogue: MetricCatalogue,
+    cards: Sequence[health_service.Card],
+    components: Sequence[str],
+    features: Sequence[F.Feature],
+    changes: Sequence[tuple[uuid.UUID, str, int, int, datetime]],
+    plans: F.Codes,
+    categories: F.Codes,
+) -> tuple[npt.NDArray[np.float64], list[uuid.UUID]]:
+    # Learned at the snapshot from the history before it, never stored.
+    baseline = health_service.learn_baseline(session, as_of=as_of, catalogue=catalogue, store=False)
+    scored = health_service.compute(
+        session, as_of=as_of, cards=cards, catalogue=catalogue, baseline=baseline
+    )
+    frame, info = scored.frame, scored.info
+    gone = L.churned_state(((a, k, at) for a, k, _, _, at in changes), at=as_of)
+    keep = np.array([a not in gone for a in frame.account_ids], dtype=np.bool_)
+    ids = [a for a, k in zip(frame.account_ids, keep.tolist(), strict=True) if k]
+    n_all = frame.n
+    index = {a: i for i, a in enumerate(frame.account_ids)}
+    cols: dict[str, F.Floats] = {}
+
+    usage = {
+        f"{kind}_{w}": np.zeros(n_all)
+        for w in F.USAGE_WINDOWS
+        for kind in ("events", "sessions", "active_days")
+    }
+    for a, w, days, n_events, n_sessions in ingest_service.usage_windows(
+        session,
+        day=as_of.astimezone(UTC).date(),
+        windows=F.USAGE_WINDOWS,
+        account_ids=frame.account_ids,
+    ):
+        i = index.get(a)
+        if i is not None:
+            usage[f"active_days_{w}"][i] = days
+            usage[f"events_{w}"][i] = n_events
+            usage[f"sessions_{w}"][i] = n_sessions
+    cols.update(usage)
+    cols.update(F.derived(usage, frame.expected["active_days"]))
+
+    v = frame.values
+    for name in (
+        "activity_trend",
+        "sessions_vs_last_year",
+        "feature_breadth_30",
+        "feature_breadth_90",
+        "days_since_seen",
+        "mrr_change_90",
+        "failed_payments_90",
+        "downgrades_90",
+        "open_tickets",
+        "aging_tickets",
+        "escalated_tickets",
+        "support_sentiment",
+        "nps",
+        "csat",
+        "season_ahead_churn",
+    ):
+        cols[name] = np.asarray(v[name], dtype=np.float64)
+    cols["activity_trend_flat"] = np.asarray(v["activity_trend" + FLAT], dtype=np.float64)
+    cols["latest_nps"] = frame.extras["latest_nps"]
+    today = float(as_of.astimezone(UTC).date().toordinal())
+    cols["latest_nps_age"] = today - frame.extras["latest_nps_day"]
+    cols["tenure_days"] = info.tenure_days
+    cols["plan"] = plans.encode(info.plans)
+    cols["category"] = categories.encode(info.categories)
+    cols["mrr"] = _mrr_at(session, as_of, frame.account_ids, changes) / 100.0
+
+    cols["health_score"] = np.asarray(scored.score, dtype=np.float64)
+    for key in components:
+        cols[f"health_{key}"] = np.array(
+            [float(c[key]["score"]) if key in c else np.nan for c in scored.components]
+        )
+    return F.matrix(cols, features, n_all)[keep], ids
+
+
+def _mrr_at(
+    session: Session,
+    as_of: datetime,
+    ids: Sequence[uuid.UUID],
+    changes: Sequence[tuple[uuid.UUID, str, int, int, datetime]],
+) -> F.Floats:
+    """MRR in the reporting currency after the last change before the snapshot, converted
+    at the account's current rate; the account's recorded MRR when it has no change yet."""
+    last: dict[uuid.UUID, int] = {}
+    for a, kind, _, after, _ in changes:  # oldest first
+        if kind != "failed_payment":
+            last[a] = after
+    out = np.zeros(len(ids))
+    index = {a: i for i, a in enumerate(ids)}
+    for row in accounts_service.health_frame(session, as_of=as_of, account_ids=ids):
+        i = index.get(row[0])
+        if i is None:
+            continue
+        base, local = float(row[8] or 0), float(row[9] or 0)
+        if row[0] in last:
+            rate = base / local if local > 0 else 1.0
+            out[i] = last[row[0]] * rate
+        else:
+            out[i] = base
+    return out
