@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/sim.py
 	$(BIN)/python benchmarks/sim.py --load
 	$(BIN)/python benchmarks/hub.py
+	$(BIN)/python benchmarks/health.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info
