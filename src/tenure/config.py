@@ -67,6 +67,25 @@ class Settings(BaseSettings):
     webhook_lease_seconds: float = Field(
         300, gt=0, description="A sender's claim on deliveries; a crashed sender's lapses then"
     )
+    churn_horizon_days: int = Field(
+        60, ge=7, le=365, description="Churn predictions look this many days ahead"
+    )
+    churn_grace_days: int = Field(
+        14, ge=0, le=90, description="A cancellation undone within this many days is no churn"
+    )
+    churn_alert_threshold: float = Field(
+        0.25, gt=0, lt=1, description="Churn probability from which an account is flagged"
+    )
+    churn_bands: tuple[float, float, float] = Field(
+        (0.10, 0.25, 0.50),
+        description="Probabilities where the medium, high and critical churn bands start",
+    )
+    churn_min_churns: int = Field(
+        50, ge=1, description="Churns a training set needs (a fifth of it in validation)"
+    )
+    churn_validation_snapshots: int = Field(
+        3, ge=1, le=24, description="The latest matured snapshots kept for validation"
+    )
     worker_poll_seconds: float = Field(
         0.2, gt=0, le=60, description="How often an idle worker looks at the outbox"
     )
@@ -78,6 +97,13 @@ class Settings(BaseSettings):
         for prefix in ("postgres://", "postgresql://"):
             if value.startswith(prefix):
                 return "postgresql+psycopg://" + value[len(prefix) :]
+        return value
+
+    @field_validator("churn_bands")
+    @classmethod
+    def _ordered_bands(cls, value: tuple[float, float, float]) -> tuple[float, float, float]:
+        if not 0 < value[0] < value[1] < value[2] < 1:
+            raise ValueError("churn bands must be increasing probabilities between 0 and 1")
         return value
 
     @field_validator("log_level", mode="before")

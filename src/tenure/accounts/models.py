@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenure.db import Base, new_id
@@ -77,6 +77,11 @@ class Account(Base):
     health_score: Mapped[float | None] = mapped_column(index=True)
     health_risk: Mapped[str | None] = mapped_column(String(32), index=True)
     health_as_of: Mapped[datetime | None]
+    # The latest churn prediction, kept here for lists (history in churn_predictions).
+    churn_probability: Mapped[float | None] = mapped_column(index=True)
+    churn_risk: Mapped[str | None] = mapped_column(String(32), index=True)
+    churn_mrr_at_risk_cents: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    churn_as_of: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

@@ -258,6 +258,52 @@ def set_health(session: Session, rows: Sequence[dict[str, Any]]) -> None:
         session.execute(update(Account), list(rows))
 
 
+def set_churn(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """rows: {"id", "churn_probability", "churn_risk", "churn_mrr_at_risk_cents",
+    "churn_as_of"} (bulk update by key)."""
+    if rows:
+        session.execute(update(Account), list(rows))
+
+
+def churn_as_of(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Any]:
+    out: dict[uuid.UUID, Any] = {}
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start : start + 5000]
+        rows = session.execute(
+            select(Account.id, Account.churn_as_of, Account.churn_risk, Account.churn_probability)
+            .where(Account.id.in_(chunk))
+        )
+        out.update({row[0]: (row[1], row[2], row[3]) for row in rows})
+    return out
+
+
+def at_risk(
+    session: Session,
+    *,
+    levels: Sequence[str],
+    owner_id: uuid.UUID | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[Account], int]:
+    """Live accounts with a churn prediction, by MRR at risk (largest first), and how many."""
+    query = select(Account).where(
+        Account.churn_probability.is_not(None), Account.status != "churned"
+    )
+    if levels:
+        query = query.where(Account.churn_risk.in_(list(levels)))
+    if owner_id is not None:
+        query = query.where(Account.owner_id == owner_id)
+    total = int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+    rows = session.scalars(
+        query.order_by(
+            Account.churn_mrr_at_risk_cents.desc(), Account.churn_probability.desc(), Account.id
+        )
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(rows), total
+
+
 def rescore_requested(session: Session, *, before: datetime, limit: int) -> list[uuid.UUID]:
     return list(
         session.scalars(

@@ -467,6 +467,35 @@ def set_health(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     repo.set_health(session, rows)
 
 
+def set_churn(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Store the latest churn prediction on accounts: rows of id, churn_probability,
+    churn_risk, churn_mrr_at_risk_cents, churn_as_of."""
+    repo.set_churn(session, rows)
+
+
+def churn_state(
+    session: Session, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, tuple[datetime | None, str | None, float | None]]:
+    """(as_of, risk level, probability) of each account's latest churn prediction."""
+    return repo.churn_as_of(session, ids)
+
+
+def at_risk(
+    session: Session,
+    *,
+    levels: Sequence[str] = (),
+    owner_id: uuid.UUID | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[Account], int]:
+    """Live accounts with a churn prediction, largest MRR at risk first, and their count."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}", field="limit")
+    if offset < 0:
+        raise InvalidInput("offset must not be negative", field="offset")
+    return repo.at_risk(session, levels=levels, owner_id=owner_id, limit=limit, offset=offset)
+
+
 def rescore_requested(session: Session, *, before: datetime, limit: int) -> list[uuid.UUID]:
     """Accounts whose data changed (marked at or before `before`), oldest mark first."""
     return repo.rescore_requested(session, before=before, limit=limit)

@@ -4,7 +4,7 @@ data before the snapshot, labelled with churn_events within the horizon."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -16,6 +16,7 @@ from tenure.accounts import service as accounts_service
 from tenure.churn import features as F
 from tenure.churn import labels as L
 from tenure.health import service as health_service
+from tenure.health.baseline import Baseline
 from tenure.health.engine import FLAT
 from tenure.ingest import service as ingest_service
 from tenure.ingest.catalogue import MetricCatalogue, load_catalogue
@@ -67,7 +68,7 @@ def data_end(session: Session) -> datetime:
     return datetime.combine(last + timedelta(days=1), time.min, tzinfo=UTC)
 
 
-def _component_keys(cards: Sequence[health_service.Card]) -> list[str]:
+def component_keys(cards: Sequence[health_service.Card]) -> list[str]:
     keys: list[str] = []
     for card in cards:
         for component in card.config.components:
@@ -84,6 +85,7 @@ def build_dataset(
     grace_days: int = 14,
     catalogue: MetricCatalogue | None = None,
     until: datetime | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Dataset:
     """Rows for the accounts alive at each snapshot (and not in a churned state), features
     from before it (stores nothing), labels from churn_events known by `until` (default:
@@ -92,7 +94,7 @@ def build_dataset(
     until = until or data_end(session)
     horizon, grace = timedelta(days=horizon_days), timedelta(days=grace_days)
     cards = health_service.active_cards(session)
-    components = _component_keys(cards)
+    components = component_keys(cards)
     feature_list = F.catalogue(components)
     plans, categories = F.Codes([]), F.Codes([])
 
@@ -110,7 +112,7 @@ def build_dataset(
     for snapshot in sorted(snapshots):
         as_of = snapshot - BEFORE
         before = [c for c in changes if c[4] < snapshot]
-        X, row_ids = _snapshot_features(
+        X, row_ids = snapshot_features(
             session,
             as_of=as_of,
             catalogue=catalogue,
@@ -126,6 +128,8 @@ def build_dataset(
         rows_at += [snapshot] * len(row_ids)
         ys.append(L.labels(events, row_ids, snapshot, horizon))
         matured.append(np.full(len(row_ids), snapshot + horizon + grace <= until))
+        if progress is not None:
+            progress(len(matured), len(snapshots))
     width = len(feature_list)
     return Dataset(
         X=np.vstack(blocks) if blocks else np.empty((0, width)),
@@ -142,7 +146,7 @@ def build_dataset(
     )
 
 
-def _snapshot_features(
+def snapshot_features(
     session: Session,
     *,
     as_of: datetime,
@@ -153,11 +157,24 @@ def _snapshot_features(
     changes: Sequence[tuple[uuid.UUID, str, int, int, datetime]],
     plans: F.Codes,
     categories: F.Codes,
+    account_ids: Sequence[uuid.UUID] | None = None,
+    baseline: Baseline | None = None,
 ) -> tuple[npt.NDArray[np.float64], list[uuid.UUID]]:
-    # Learned at the snapshot from the history before it, never stored.
-    baseline = health_service.learn_baseline(session, as_of=as_of, catalogue=catalogue, store=False)
+    """The feature matrix (catalogue order) of the accounts alive and not churned at
+    `as_of` (or of those of `account_ids`), with their ids; `changes` are the subscription
+    changes before `as_of`. The baseline is learned at `as_of` unless given."""
+    if baseline is None:
+        # Learned at the snapshot from the history before it, never stored.
+        baseline = health_service.learn_baseline(
+            session, as_of=as_of, catalogue=catalogue, store=False
+        )
     scored = health_service.compute(
-        session, as_of=as_of, cards=cards, catalogue=catalogue, baseline=baseline
+        session,
+        as_of=as_of,
+        account_ids=account_ids,
+        cards=cards,
+        catalogue=catalogue,
+        baseline=baseline,
     )
     frame, info = scored.frame, scored.info
     gone = L.churned_state(((a, k, at) for a, k, _, _, at in changes), at=as_of)

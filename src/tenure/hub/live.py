@@ -183,7 +183,7 @@ class RedisLiveFeed(LiveFeed):
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                pubsub = self._redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+                pubsub = self._redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call,unused-ignore]
                 pubsub.subscribe(self.channel)
                 self._subscribed.set()
                 try:
