@@ -206,3 +206,65 @@ def redis_url() -> str:
     finally:
         client.close()
     return REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def churn_sqlite_template(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Path:
+    """A SQLite file holding the simulated business of tests/factories/churn.py, model v1
+    trained and active."""
+    from tests.factories import churn
+
+    path = tmp_path_factory.mktemp("churn") / "churn.db"
+    shutil.copy(sqlite_template, path)
+    engine = make_engine(f"sqlite:///{path}")
+    churn.build(engine)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def churn_pg_template(pg_database: str) -> Iterator[str]:
+    """The same business in a PostgreSQL database used as a template for each test's copy."""
+    from tests.factories import churn
+
+    url = make_url(pg_database)
+    name = f"{url.database}_churn"
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    template_url = url.set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(template_url)
+    upgrade(engine)
+    churn.build(engine)
+    engine.dispose()
+    yield name
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+_copies = iter(range(1_000_000))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def simulated_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh copy of the simulated business (model v1 active). A module uses it with
+    `database_url = simulated_database_url`-style override: see tests/churn/conftest.py."""
+    if request.param == "sqlite":
+        path = tmp_path / "tenure.db"
+        shutil.copy(request.getfixturevalue("churn_sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    template: str = request.getfixturevalue("churn_pg_template")
+    url = make_url(request.getfixturevalue("pg_database"))
+    name = f"{template}_{next(_copies)}"
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    yield url.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()

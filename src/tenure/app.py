@@ -26,6 +26,7 @@ from tenure.accounts.api import (
 )
 from tenure.accounts.api import router as accounts_router
 from tenure.auth.api import router as auth_router
+from tenure.churn.api import router as churn_router
 from tenure.clock import Clock, SystemClock
 from tenure.config import Settings, get_settings
 from tenure.db import make_engine, make_session_factory
@@ -247,6 +248,7 @@ def create_app(
     app.include_router(periods_router)
     app.include_router(notes_router)
     app.include_router(health_router)
+    app.include_router(churn_router)
     app.include_router(support_router)
     app.include_router(hub_router)
     app.include_router(webhooks_router)

@@ -40,7 +40,7 @@ from tenure.hub.events import ChurnRiskChanged, DomainEvent
 from tenure.ingest import service as ingest_service
 from tenure.ingest.catalogue import MetricCatalogue, load_catalogue
 from tenure.kit.actor import Actor
-from tenure.kit.errors import Conflict, NotFound, TenureError
+from tenure.kit.errors import Conflict, InvalidInput, NotFound, TenureError
 
 DEFAULT_BANDS = (0.10, 0.25, 0.50)
 LEVELS = ("low", "medium", "high", "critical")
@@ -48,7 +48,7 @@ LEVELS = ("low", "medium", "high", "critical")
 WARM_UP = timedelta(days=90)
 Promote = Literal["auto", "always", "never"]
 
-__all__ = ["TrainingRefused"]
+__all__ = ["Conflict", "InvalidInput", "NotFound", "TrainingRefused"]
 
 
 class NoActiveModel(TenureError):
@@ -86,11 +86,12 @@ _LOADED: dict[tuple[uuid.UUID, str], Loaded] = {}
 def load(model: ChurnModel) -> Loaded:
     """The model ready to predict; refuses a row whose text does not match its checksum or
     that LightGBM cannot read, naming the version. Cached per model and checksum."""
-    key = (model.id, model.model_sha256)
+    text = model.model_text or ""
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    key = (model.id, digest)
     if key in _LOADED:
         return _LOADED[key]
-    text = model.model_text or ""
-    if hashlib.sha256(text.encode()).hexdigest() != model.model_sha256:
+    if digest != model.model_sha256:
         raise ModelUnusable(
             f"churn model v{model.version} is corrupted: its stored text does not match its "
             "checksum; activate another version or train a new one",
@@ -134,6 +135,13 @@ def get_model(session: Session, version: int) -> ChurnModel:
     model = repo.by_version(session, version)
     if model is None:
         raise NotFound(f"no churn model v{version}")
+    return model
+
+
+def model_by_id(session: Session, model_id: uuid.UUID) -> ChurnModel:
+    model = repo.by_id(session, model_id)
+    if model is None:
+        raise NotFound(f"no churn model {model_id}")
     return model
 
 
@@ -669,8 +677,6 @@ def at_risk(
     """Accounts by MRR at risk, largest first (levels among low/medium/high/critical)."""
     unknown = [level for level in levels if level not in LEVELS]
     if unknown:
-        from tenure.kit.errors import InvalidInput
-
         raise InvalidInput(
             f"unknown churn risk level {unknown[0]!r} (choose {', '.join(LEVELS)})",
             field="risk",

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from tenure import __version__
 from tenure.auth import service as auth_service
-from tenure.cli import hub, imports, keys, score, sim, users, webhooks
+from tenure.cli import churn, hub, imports, keys, score, sim, users, webhooks
 from tenure.cli.common import (
     cli_errors,
     console,
@@ -43,6 +43,7 @@ app.add_typer(webhooks.app, name="webhooks")
 app.add_typer(webhooks.hooks_app, name="hooks")
 app.add_typer(hub.app, name="hub")
 app.add_typer(score.app, name="score")
+app.add_typer(churn.app, name="churn")
 
 
 def _version(value: bool) -> None:

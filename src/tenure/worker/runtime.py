@@ -58,6 +58,7 @@ JOB_MODULES = (
     "tenure.hub.tasks",
     "tenure.webhooks.tasks",
     "tenure.health.tasks",
+    "tenure.churn.tasks",
 )
 # A periodic job's lock outlives a crashed worker for at most this long (Redis); on
 # SQLite, locks are cleared when a consumer starts.
