@@ -865,6 +865,10 @@ def _kept_portfolio(args: argparse.Namespace, dbs: Databases) -> tuple[str, Port
     )
     if args.database_url is None:
         url = dbs.new("speed")
+        kept = make_engine(kept_url)
+        with kept.connect() as conn:  # everything in the file itself, nothing left in a WAL
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        kept.dispose()
         shutil.copyfile(keep / (name + ".db"), make_url(url).database or "")
     else:
         url = dbs.new("speed", template=f"bench_health_{name}")

@@ -11,6 +11,8 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Select,
+    Table,
+    bindparam,
     exists,
     func,
     or_,
@@ -215,10 +217,20 @@ def health_frame(
         a.health_score,
         a.health_risk,
         a.health_as_of,
-    ).where(a.signup_at <= as_of, or_(a.churned_at.is_(None), a.churned_at > as_of))
+    ).where(*_alive(as_of))
     if account_ids is not None:
         query = query.where(a.id.in_(list(account_ids)))
     return [tuple(row) for row in session.execute(query.order_by(a.id))]
+
+
+def _alive(as_of: datetime) -> list[ColumnElement[bool]]:
+    a = Account
+    return [a.signup_at <= as_of, or_(a.churned_at.is_(None), a.churned_at > as_of)]
+
+
+def alive_ids(as_of: datetime) -> Select[Any]:
+    """The ids of the accounts `health_frame` reads (a subquery for other domains' reads)."""
+    return select(Account.id).where(*_alive(as_of))
 
 
 def lifetimes(
@@ -253,9 +265,32 @@ def subscription_changes_between(
 
 
 def set_health(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """rows: {"id", "health_score", "health_risk", "health_as_of"} (bulk update by key)."""
-    if rows:
-        session.execute(update(Account), list(rows))
+    """rows: {"id", "health_score", "health_risk", "health_as_of"}: one UPDATE by key,
+    executed for every row (Core: no ORM bookkeeping per row)."""
+    if not rows:
+        return
+    table: Table = Account.__table__  # type: ignore[assignment]
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values(
+            health_score=bindparam("b_score"),
+            health_risk=bindparam("b_risk"),
+            health_as_of=bindparam("b_as_of"),
+        )
+    )
+    session.execute(
+        statement,
+        [
+            {
+                "b_id": r["id"],
+                "b_score": r["health_score"],
+                "b_risk": r["health_risk"],
+                "b_as_of": r["health_as_of"],
+            }
+            for r in rows
+        ],
+    )
 
 
 def set_churn(session: Session, rows: Sequence[dict[str, Any]]) -> None:

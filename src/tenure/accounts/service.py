@@ -441,6 +441,12 @@ def health_frame(
     return repo.health_frame(session, as_of=as_of, account_ids=account_ids)
 
 
+def alive_ids(as_of: datetime) -> Select[Any]:
+    """A query of the ids `health_frame` returns without `account_ids` (the accounts alive
+    at `as_of`): other domains read the whole portfolio's rows through it, no ids bound."""
+    return repo.alive_ids(as_of)
+
+
 def lifetimes(
     session: Session,
 ) -> list[tuple[uuid.UUID, str | None, str, datetime, datetime | None]]:

@@ -11,9 +11,11 @@ import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from tenure.accounts import service as accounts_service
@@ -22,6 +24,7 @@ from tenure.health.engine import FLAT
 from tenure.health.signals import Floats, SignalFrame
 from tenure.ingest import service as ingest_service
 from tenure.ingest.catalogue import MetricCatalogue
+from tenure.kit.keys import key_of
 from tenure.support import service as support_service
 
 HALF_LIFE_DAYS = 90.0
@@ -61,8 +64,14 @@ def load_frame(
     rows = accounts_service.health_frame(session, as_of=as_of, account_ids=account_ids)
     ids = [r[0] for r in rows]
     n = len(ids)
-    index = {account_id: i for i, account_id in enumerate(ids)}
+    # Other domains' rows come back keyed by the id's text (no UUID per row): row lookup.
+    key = key_of(session)
+    index = {key(account_id): i for i, account_id in enumerate(ids)}
     subset = ids if account_ids is not None else None
+    # The whole portfolio is read through a subquery of its ids: no ids bound.
+    among: list[uuid.UUID] | Select[Any] = (
+        ids if account_ids is not None else accounts_service.alive_ids(as_of)
+    )
     day = as_of.astimezone(UTC).date()
     as_of_epoch = as_of.timestamp()
 
@@ -89,7 +98,7 @@ def load_frame(
     active_30, active_prev, sessions_30, breadth_30, breadth_90 = (zeros() for _ in range(5))
     last_day = np.full(n, -1, dtype=np.int64)
     for account_id, a30, aprev, s30, f30, f90, last in ingest_service.usage_signals(
-        session, day=day, account_ids=ids, n_features=len(catalogue.key_features)
+        session, day=day, account_ids=among, n_features=len(catalogue.key_features)
     ):
         i = index.get(account_id)
         if i is None:
@@ -105,7 +114,7 @@ def load_frame(
         session,
         start=day - timedelta(days=395),
         end=day - timedelta(days=365),
-        account_ids=ids,
+        account_ids=among,
     ):
         i = index.get(account_id)
         if i is not None:
@@ -122,7 +131,9 @@ def load_frame(
         ):
             i = index.get(account_id)
             if i is not None and last_day[i] < 0:
-                last_day[i] = _day_number(last)
+                last_day[i] = _day_number(
+                    last if isinstance(last, date) else date.fromisoformat(last)
+                )
     today = _day_number(day)
     never = np.minimum(np.floor(info.tenure_days), SEEN_CAP_DAYS)
     days_since_seen = np.where(
@@ -152,23 +163,33 @@ def load_frame(
         if mean_sentiment is not None:
             sentiment[i] = float(mean_sentiment)
 
-    # Surveys, weighted by recency.
-    weight_sum = {"nps": zeros(), "csat": zeros()}
-    score_sum = {"nps": zeros(), "csat": zeros()}
-    latest_nps, latest_nps_day = nans(), nans()
-    for account_id, kind, score, responded_at in support_service.survey_answers(
+    # Surveys, weighted by recency: columns and numpy, in the order of the answers (oldest
+    # first), so every sum adds the same floats in the same order as one loop would.
+    answers = support_service.survey_columns(
         session, since=as_of - timedelta(days=365), until=as_of, account_ids=subset
-    ):
-        i = index.get(account_id)
-        if i is None or kind not in weight_sum:
-            continue
-        age = (as_of_epoch - responded_at.timestamp()) / 86400.0
-        w = 0.5 ** (age / HALF_LIFE_DAYS)
-        weight_sum[kind][i] += w
-        score_sum[kind][i] += w * score
-        if kind == "nps":  # answers come oldest first: the last one wins
-            latest_nps[i] = score
-            latest_nps_day[i] = _day_number(responded_at.astimezone(UTC).date())
+    )
+    rows_at = np.array([index.get(k, -1) for k in answers.keys], dtype=np.intp)
+    kinds = np.array(answers.kinds, dtype=object)
+    answer_scores = np.array(answers.scores, dtype=np.float64)
+    halves = ((as_of_epoch - answers.seconds) / 86400.0 / HALF_LIFE_DAYS).tolist()
+    weights = np.array([0.5**h for h in halves], dtype=np.float64)  # Python's pow, as before
+    weight_sum: dict[str, Any] = {}
+    score_sum: dict[str, Any] = {}
+    for kind in ("nps", "csat"):
+        mine = (rows_at >= 0) & (kinds == kind)
+        at, w = rows_at[mine], weights[mine]
+        # bincount adds in array order from 0.0: the same sums as `+=` row by row.
+        weight_sum[kind] = np.bincount(at, weights=w, minlength=n)
+        score_sum[kind] = np.bincount(at, weights=w * answer_scores[mine], minlength=n)
+    latest_nps, latest_nps_day = nans(), nans()
+    nps_rows = np.flatnonzero((rows_at >= 0) & (kinds == "nps"))
+    if nps_rows.size:
+        # The last answer of each account wins (answers come oldest first).
+        backwards = rows_at[nps_rows][::-1]
+        accounts_hit, first_back = np.unique(backwards, return_index=True)
+        last = nps_rows[nps_rows.size - 1 - first_back]
+        latest_nps[accounts_hit] = answer_scores[last]
+        latest_nps_day[accounts_hit] = answers.days[last]
     with np.errstate(divide="ignore", invalid="ignore"):
         nps = np.where(weight_sum["nps"] > 0, score_sum["nps"] / weight_sum["nps"], np.nan)
         csat = np.where(weight_sum["csat"] > 0, score_sum["csat"] / weight_sum["csat"], np.nan)
@@ -176,10 +197,11 @@ def load_frame(
     # Billing.
     mrr_delta, mrr_start = zeros(), nans()
     failed, downgrades = zeros(), zeros()
+    row_of = {account_id: i for i, account_id in enumerate(ids)}
     for account_id, kind, before, after, _ in accounts_service.subscription_changes_between(
         session, since=as_of - timedelta(days=90), until=as_of, account_ids=subset
     ):
-        i = index.get(account_id)
+        i = row_of.get(account_id)
         if i is None:
             continue
         if kind == "failed_payment":

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Select,
     Table,
     bindparam,
@@ -26,6 +27,7 @@ from tenure.ingest.catalogue import current_catalogue, feature_bits
 from tenure.ingest.models import ActiveDay, Event, UsageDaily, UsageDay
 from tenure.ingest.rollup import ALL_EVENTS as ALL_EVENTS_METRIC
 from tenure.kit.bulk import add_to_counts, bulk_insert, insert_returning, merge_rows
+from tenure.kit.keys import key_text
 
 ACTIVITY_TYPES = ("track", "page", "screen")
 
@@ -232,18 +234,29 @@ def _chunks(ids: Sequence[uuid.UUID]) -> list[list[uuid.UUID]]:
     return [list(ids[i : i + CHUNK]) for i in range(0, len(ids), CHUNK)]
 
 
+Accounts = Sequence[uuid.UUID] | Select[Any]
+
+
+def _among(column: Any, account_ids: Accounts) -> list[ColumnElement[bool]]:
+    """One condition per query to run: a subquery of ids (the whole portfolio: no ids
+    bound), or IN lists of at most CHUNK ids."""
+    if isinstance(account_ids, Select):
+        return [column.in_(account_ids)]
+    return [column.in_(chunk) for chunk in _chunks(account_ids)]
+
+
 def usage_signals(
     session: Session,
     *,
     day: date,
-    account_ids: Sequence[uuid.UUID],
+    account_ids: Accounts,
     n_features: int,
 ) -> list[tuple[Any, ...]]:
-    """Per account, over the 90 days up to `day` (inclusive): active days in the last 30
-    and in the 30 before, sessions in the last 30, distinct key features in 30 and 90
-    days, last active day. Read from usage_days by primary key, a chunk of accounts at a
-    time, in three plain range queries (SQLite evaluates CASE expressions row by row: a
-    WHERE per window is several times cheaper than one pass with conditional sums)."""
+    """Per account (its id as text, `key_text`), over the 90 days up to `day` (inclusive):
+    active days in the last 30 and in the 30 before, sessions in the last 30, distinct key
+    features in 30 and 90 days, last active day. Read from usage_days by primary key in
+    three plain range queries per set of accounts (SQLite evaluates CASE expressions row by
+    row: a WHERE per window is several times cheaper than one pass with conditional sums)."""
     d30, d60, d90 = (day - timedelta(days=n) for n in (30, 60, 90))
     # (features & bit) is 0 or bit: its maximum over the window, divided by bit, says
     # whether the feature was used (no CASE, no shift: PostgreSQL has no bigint >> bigint).
@@ -255,65 +268,63 @@ def usage_signals(
         ),
         start=literal_column("0"),
     )
-    last30: dict[uuid.UUID, tuple[int, int, int]] = {}
-    before: dict[uuid.UUID, int] = {}
+    key = key_text(UsageDay.account_id)
+    last30: dict[str, tuple[int, int, int]] = {}
+    before: dict[str, int] = {}
     out: list[tuple[Any, ...]] = []
-    for chunk in _chunks(account_ids):
-        in_chunk = UsageDay.account_id.in_(chunk)
+    for among in _among(UsageDay.account_id, account_ids):
         for a, days, sessions, used in session.execute(
-            select(UsageDay.account_id, func.count(), func.sum(UsageDay.sessions), breadth)
-            .where(in_chunk, UsageDay.day > d30, UsageDay.day <= day, UsageDay.events > 0)
+            select(key, func.count(), func.sum(UsageDay.sessions), breadth)
+            .where(among, UsageDay.day > d30, UsageDay.day <= day, UsageDay.events > 0)
             .group_by(UsageDay.account_id)
         ):
-            last30[a] = (int(days), int(sessions or 0), int(used or 0))
+            last30[a] = (days, sessions or 0, int(used or 0))
         for a, days in session.execute(
-            select(UsageDay.account_id, func.count())
-            .where(in_chunk, UsageDay.day > d60, UsageDay.day <= d30, UsageDay.events > 0)
+            select(key, func.count())
+            .where(among, UsageDay.day > d60, UsageDay.day <= d30, UsageDay.events > 0)
             .group_by(UsageDay.account_id)
         ):
-            before[a] = int(days)
+            before[a] = days
         for a, used, last in session.execute(
-            select(UsageDay.account_id, breadth, func.max(UsageDay.day))
-            .where(in_chunk, UsageDay.day > d90, UsageDay.day <= day, UsageDay.events > 0)
+            select(key, breadth, func.max(UsageDay.day))
+            .where(among, UsageDay.day > d90, UsageDay.day <= day, UsageDay.events > 0)
             .group_by(UsageDay.account_id)
         ):
             days30, sessions30, used30 = last30.get(a, (0, 0, 0))
-            out.append((a, days30, before.get(a, 0), sessions30, used30, int(used or 0), last))
+            out.append((a, days30, before.get(a, 0), sessions30, used30, used or 0, last))
     return out
 
 
 def sessions_between(
-    session: Session, *, start: date, end: date, account_ids: Sequence[uuid.UUID]
-) -> list[tuple[uuid.UUID, int]]:
-    """Sessions per account on days in (start, end]."""
-    out: list[tuple[uuid.UUID, int]] = []
-    for chunk in _chunks(account_ids):
+    session: Session, *, start: date, end: date, account_ids: Accounts
+) -> list[tuple[str, int]]:
+    """Sessions per account (id as text) on days in (start, end]."""
+    out: list[tuple[str, int]] = []
+    key = key_text(UsageDay.account_id)
+    for among in _among(UsageDay.account_id, account_ids):
         query = (
-            select(UsageDay.account_id, func.sum(UsageDay.sessions))
-            .where(UsageDay.account_id.in_(chunk), UsageDay.day > start, UsageDay.day <= end)
+            select(key, func.sum(UsageDay.sessions))
+            .where(among, UsageDay.day > start, UsageDay.day <= end)
             .group_by(UsageDay.account_id)
         )
-        out.extend((row[0], int(row[1] or 0)) for row in session.execute(query))
+        out.extend((a, n or 0) for a, n in session.execute(query))
     return out
 
 
 def last_active_days(
-    session: Session, *, since: date, until: date, account_ids: Sequence[uuid.UUID]
-) -> list[tuple[uuid.UUID, date]]:
-    """Last day with any event in (since, until] per account."""
-    out: list[tuple[uuid.UUID, date]] = []
-    for chunk in _chunks(account_ids):
+    session: Session, *, since: date, until: date, account_ids: Accounts
+) -> list[tuple[str, Any]]:
+    """Last day with any event in (since, until] per account (id as text; the day as the
+    driver returns it: a date, or ISO text on SQLite)."""
+    out: list[tuple[str, Any]] = []
+    key = key_text(UsageDay.account_id)
+    for among in _among(UsageDay.account_id, account_ids):
         query = (
-            select(UsageDay.account_id, func.max(UsageDay.day))
-            .where(
-                UsageDay.account_id.in_(chunk),
-                UsageDay.events > 0,
-                UsageDay.day > since,
-                UsageDay.day <= until,
-            )
+            select(key, func.max(UsageDay.day))
+            .where(among, UsageDay.events > 0, UsageDay.day > since, UsageDay.day <= until)
             .group_by(UsageDay.account_id)
         )
-        out.extend((row[0], row[1]) for row in session.execute(query))
+        out.extend((a, last) for a, last in session.execute(query))
     return out
 
 

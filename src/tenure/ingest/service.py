@@ -73,23 +73,38 @@ def monthly_usage(
 
 
 def usage_signals(
-    session: Session, *, day: date, account_ids: Sequence[uuid.UUID], n_features: int
+    session: Session,
+    *,
+    day: date,
+    account_ids: Sequence[uuid.UUID] | Select[Any],
+    n_features: int,
 ) -> list[tuple[Any, ...]]:
-    """Usage aggregates for health scoring: (account_id, active days last 30, active days
-    the 30 before, sessions last 30, key features last 30, key features last 90, last
-    active day) for the 90 days up to `day`, from usage_days."""
+    """Usage aggregates for health scoring: (account id as text (`kit.keys`), active days
+    last 30, active days the 30 before, sessions last 30, key features last 30, key
+    features last 90, last active day) for the 90 days up to `day`, from usage_days.
+    `account_ids`: ids, or a query of them (a whole portfolio: nothing bound)."""
     return repo.usage_signals(session, day=day, account_ids=account_ids, n_features=n_features)
 
 
 def sessions_between(
-    session: Session, *, start: date, end: date, account_ids: Sequence[uuid.UUID]
-) -> list[tuple[uuid.UUID, int]]:
+    session: Session,
+    *,
+    start: date,
+    end: date,
+    account_ids: Sequence[uuid.UUID] | Select[Any],
+) -> list[tuple[str, int]]:
+    """Sessions per account (id as text) on days in (start, end]."""
     return repo.sessions_between(session, start=start, end=end, account_ids=account_ids)
 
 
 def last_active_days(
-    session: Session, *, since: date, until: date, account_ids: Sequence[uuid.UUID]
-) -> list[tuple[uuid.UUID, date]]:
+    session: Session,
+    *,
+    since: date,
+    until: date,
+    account_ids: Sequence[uuid.UUID] | Select[Any],
+) -> list[tuple[str, Any]]:
+    """Last active day in (since, until] per account (id as text; a date, or ISO text)."""
     return repo.last_active_days(session, since=since, until=until, account_ids=account_ids)
 
 

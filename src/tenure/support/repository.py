@@ -5,14 +5,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Select, case, func, select
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import Select, String, case, func, select, type_coerce
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tenure.kit.bulk import bulk_insert
+from tenure.kit.keys import key_text
 from tenure.support.models import SupportInteraction, SurveyResponse
 
 
@@ -136,13 +139,14 @@ def health_aggregates(
     sentiment_since: datetime,
     account_ids: Collection[uuid.UUID] | None,
 ) -> list[tuple[Any, ...]]:
-    """Per account: tickets open at `as_of`, of which opened before `aging_before`, of which
-    escalated; mean sentiment and count of interactions opened since `sentiment_since`."""
+    """Per account (id as text, `kit.keys`): tickets open at `as_of`, of which opened before
+    `aging_before`, of which escalated; mean sentiment of interactions opened since
+    `sentiment_since`."""
     si = SupportInteraction
     open_then = (si.opened_at < as_of) & (si.resolved_at.is_(None) | (si.resolved_at >= as_of))
     recent = (si.opened_at >= sentiment_since) & (si.opened_at < as_of)
     query = select(
-        si.account_id,
+        key_text(si.account_id),
         func.sum(case((open_then, 1), else_=0)),
         func.sum(case((open_then & (si.opened_at < aging_before), 1), else_=0)),
         func.sum(case((open_then & si.escalated, 1), else_=0)),
@@ -153,20 +157,52 @@ def health_aggregates(
     return [tuple(row) for row in session.execute(query.group_by(si.account_id))]
 
 
-def survey_answers(
+@dataclass
+class SurveyColumns:
+    """Survey answers as columns, oldest first: account id as text (`kit.keys`), kind,
+    score, the answer's time in seconds since the epoch (`datetime.timestamp()`) and its UTC
+    day (`date.toordinal()`)."""
+
+    keys: list[str]
+    kinds: list[str]
+    scores: list[int]
+    seconds: npt.NDArray[np.float64]
+    days: npt.NDArray[np.int64]
+
+
+def survey_columns(
     session: Session,
     *,
     since: datetime,
     until: datetime,
     account_ids: Collection[uuid.UUID] | None,
-) -> list[tuple[uuid.UUID, str, int, datetime]]:
-    """(account, kind, score, responded_at) of answers in [since, until), oldest first."""
+) -> SurveyColumns:
+    """Answers in [since, until), oldest first, without a Python object per row beyond
+    the id's text."""
     sr = SurveyResponse
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    # SQLite keeps the time as ISO text (UTC): numpy parses it, no datetime per row.
+    at = type_coerce(sr.responded_at, String) if sqlite else sr.responded_at
     query = (
-        select(sr.account_id, sr.kind, sr.score, sr.responded_at)
+        select(key_text(sr.account_id), sr.kind, sr.score, at)
         .where(sr.responded_at >= since, sr.responded_at < until)
         .order_by(sr.responded_at)
     )
     if account_ids is not None:
         query = query.where(sr.account_id.in_(list(account_ids)))
-    return [(a, k, int(s), at) for a, k, s, at in session.execute(query)]
+    rows = session.execute(query).all()
+    if not rows:
+        return SurveyColumns([], [], [], np.zeros(0), np.zeros(0, dtype=np.int64))
+    keys, kinds, scores, times = (list(c) for c in zip(*rows, strict=True))
+    if sqlite:
+        # Integer microseconds / 1e6: the same float as datetime.timestamp().
+        micros = np.array(times, dtype="datetime64[us]").astype(np.int64)
+        seconds = micros.astype(np.float64) / 1e6
+        days = micros // 86_400_000_000 + EPOCH_ORDINAL
+    else:
+        seconds = np.array([t.timestamp() for t in times], dtype=np.float64)
+        days = np.array([t.astimezone(UTC).date().toordinal() for t in times], dtype=np.int64)
+    return SurveyColumns(keys, kinds, [int(s) for s in scores], seconds, days)
+
+
+EPOCH_ORDINAL = date(1970, 1, 1).toordinal()

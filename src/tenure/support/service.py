@@ -16,7 +16,7 @@ from tenure.kit.errors import Conflict, InvalidInput, NotFound
 from tenure.kit.pagination import Page, paginate
 from tenure.support import repository as repo
 from tenure.support.models import SupportInteraction, SurveyResponse
-from tenure.support.repository import InteractionFilters, SurveyFilters
+from tenure.support.repository import InteractionFilters, SurveyColumns, SurveyFilters
 from tenure.support.schemas import (
     STATUSES,
     SupportInteractionCreate,
@@ -26,7 +26,7 @@ from tenure.support.schemas import (
     SurveyResponseUpsert,
 )
 
-__all__ = ["InteractionFilters", "SurveyFilters"]
+__all__ = ["InteractionFilters", "SurveyColumns", "SurveyFilters"]
 
 MAX_PAGE = 200
 # Where a ticket may go from each status; staying in the same status is always allowed.
@@ -513,8 +513,8 @@ def health_aggregates(
     sentiment_since: datetime,
     account_ids: Collection[uuid.UUID] | None = None,
 ) -> list[tuple[Any, ...]]:
-    """Support signals for health scoring: (account_id, open, aging, escalated, mean
-    sentiment) as of a time, for accounts with any relevant ticket."""
+    """Support signals for health scoring: (account id as text (`kit.keys`), open, aging,
+    escalated, mean sentiment) as of a time, for accounts with any relevant ticket."""
     return repo.health_aggregates(
         session,
         as_of=as_of,
@@ -524,12 +524,12 @@ def health_aggregates(
     )
 
 
-def survey_answers(
+def survey_columns(
     session: Session,
     *,
     since: datetime,
     until: datetime,
     account_ids: Collection[uuid.UUID] | None = None,
-) -> list[tuple[uuid.UUID, str, int, datetime]]:
-    """Survey answers in [since, until), oldest first (NPS/CSAT signals)."""
-    return repo.survey_answers(session, since=since, until=until, account_ids=account_ids)
+) -> SurveyColumns:
+    """Survey answers in [since, until), oldest first, as columns (NPS/CSAT signals)."""
+    return repo.survey_columns(session, since=since, until=until, account_ids=account_ids)
