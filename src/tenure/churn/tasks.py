@@ -46,9 +46,9 @@ def predict_portfolio(ctx: JobContext) -> int:
     """Predict every live account with the active model (after the nightly rescore)."""
     s = ctx.settings
     with transaction(ctx.sessions) as session:
+        write_lock(session)
         if service.active_model(session) is None:
             return 0
-        write_lock(session)
         result = service.predict(
             session,
             now=ctx.clock.now(),
