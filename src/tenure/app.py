@@ -43,6 +43,7 @@ from tenure.logging import get_logger
 from tenure.monitor.api import router as monitor_router
 from tenure.support.api import router as support_router
 from tenure.web import errors as web_errors
+from tenure.web.churn import router as web_churn_router
 from tenure.web.routes import LoginRequired
 from tenure.web.routes import router as web_router
 from tenure.webhooks.api import deliveries_router as webhook_deliveries_router
@@ -256,4 +257,5 @@ def create_app(
     app.include_router(hooks_admin)
     app.include_router(hooks_public)
     app.include_router(web_router)
+    app.include_router(web_churn_router)
     return app

@@ -30,6 +30,7 @@ from tenure.kit.actor import Actor
 from tenure.kit.errors import Conflict, Forbidden, InvalidInput, TenureError, Unauthorized
 from tenure.kit.security import constant_time_equals, sign
 from tenure.monitor import service as monitor_service
+from tenure.web import churn_panels
 from tenure.web.charts import BandStyle, BarChart, band_of, bar_chart, gauge, score_trend
 from tenure.web.templating import templates
 from tenure.webhooks import service as webhooks_service
@@ -44,7 +45,7 @@ NAV = [
     ("interventions", "Interventions", None),
     ("playbooks", "Playbooks", None),
     ("reports", "Reports", None),
-    ("models", "Models", None),
+    ("models", "Models", "/models"),
     ("system", "System", "/system"),
     ("settings", "Settings", "/settings"),
 ]
@@ -435,6 +436,7 @@ def portfolio(request: Request, db: DB, state: State, actor: PageActor) -> HTMLR
         at_risk_total=at_risk_total,
         risk_list=risk_list,
         styles=styles,
+        churn=churn_panels.portfolio_panel(db),
     )
 
 
@@ -593,7 +595,8 @@ def account_detail(
     actor: PageActor,
     done: str = "",
 ) -> HTMLResponse:
-    return _account_page(request, db, state, actor, account_id, notice=HEALTH_NOTICES.get(done))
+    notice = HEALTH_NOTICES.get(done) or churn_panels.NOTICES.get(done)
+    return _account_page(request, db, state, actor, account_id, notice=notice)
 
 
 def _account_page(
@@ -605,6 +608,7 @@ def _account_page(
     *,
     status_code: int = 200,
     notice: str | None = None,
+    churn_error: str | None = None,
     **health: Any,
 ) -> HTMLResponse:
     account = accounts_service.get_account(db, account_id)
@@ -618,6 +622,9 @@ def _account_page(
         "notes": accounts_service.list_notes(db, account.id),
         "can_write": actor.has_scope("write"),
         "health": _health_panel(db, account.id, now=now, **health),
+        "churn": churn_panels.account_panel(
+            db, account.id, now=now, edges=state.settings.churn_bands, error=churn_error
+        ),
         "notice": notice,
         "usage": _usage_chart(
             ingest_service.monthly_usage(
