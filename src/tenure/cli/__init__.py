@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from sqlalchemy import Engine
@@ -233,6 +233,7 @@ def demo(
         f"{stats.survey_responses:,} survey answers in {stats.seconds:.0f} s"
     )
     _score_demo(engine, now=clock.now(), catalogue_path=settings.metric_catalogue)
+    _churn_demo(engine, now=clock.now(), settings=settings)
     url = f"http://{host}:{port}"
     console.print(f"\n[bold]Tenure demo ready[/bold] on {db}")
     console.print(f"Open {url} and log in with", markup=False)
@@ -266,6 +267,51 @@ def _score_demo(engine: Engine, *, now: datetime, catalogue_path: Path | None) -
     console.print(
         f"Scored {result.scored:,} accounts with 12 weeks of history in "
         f"{time.perf_counter() - started:.0f} s: {summary}"
+    )
+
+
+def _churn_demo(engine: Engine, *, now: datetime, settings: Settings) -> None:
+    """Churn models for the demo: v1 trained as of four months ago, whose weekly predictions
+    since have matured (live accuracy measured, not assumed); v2 trained on everything,
+    activated if not worse; today's predictions."""
+    from tenure.churn import service as churn_service
+    from tenure.ingest.catalogue import load_catalogue
+
+    catalogue = load_catalogue(settings.metric_catalogue)
+    started = time.perf_counter()
+    options: dict[str, Any] = {
+        "catalogue": catalogue,
+        "edges": settings.churn_bands,
+        "threshold": settings.churn_alert_threshold,
+    }
+    earlier = now - timedelta(days=120)
+    try:
+        with unit_of_work(engine) as session:
+            churn_service.train_model(
+                session, now=earlier, actor=Actor.cli("tenure demo"), catalogue=catalogue
+            )
+        for weeks in range(16, 10, -1):
+            with unit_of_work(engine) as session:
+                churn_service.predict(
+                    session, now=now - timedelta(weeks=weeks), publish=False, **options
+                )
+        with unit_of_work(engine) as session:
+            churn_service.mature_outcomes(session, now=now, grace_days=settings.churn_grace_days)
+            report = churn_service.train_model(
+                session, now=now, actor=Actor.cli("tenure demo"), catalogue=catalogue
+            )
+        with unit_of_work(engine) as session:
+            result = churn_service.predict(session, now=now, publish=False, **options)
+    except churn_service.TrainingRefused as exc:
+        console.print(f"No churn model: {exc.detail}", markup=False, soft_wrap=True)
+        return
+    auc = report.model.metrics["lightgbm"]["roc_auc"]
+    console.print(
+        f"Trained churn models v1 and v{report.model.version} (validation ROC AUC {auc:.3f}; "
+        f"{report.note}) and predicted {result.accounts:,} accounts in "
+        f"{time.perf_counter() - started:.0f} s",
+        markup=False,
+        soft_wrap=True,
     )
 
 
