@@ -249,9 +249,14 @@ class TestAccountPanel:
         assert f"within {prediction.horizon_days} days" in panel
         assert '<a href="/models/1">v1</a>' in panel and "15 Jun 2026" in panel
         for factor in prediction.factors:
-            marker = "▲ raises" if factor["contribution"] > 0 else "▼ lowers"
-            text = escape(factor["text"])
-            assert f'<span class="direction">{marker}</span> {text}</li>' in panel
+            text = re.escape(str(escape(factor["text"])))
+            item = re.search(
+                rf'<li class="(\w+)"><span class="direction"[^>]*>(.)</span><span>{text}</span>',
+                panel,
+            )
+            assert item, factor["text"]
+            raises = factor["contribution"] > 0
+            assert item.groups() == (("raises", "▲") if raises else ("lowers", "▼"))
         # One prediction so far: one dot on the history chart.
         assert panel.count('<circle class="trend-dot"') == 1
         assert "Predict now" in panel
