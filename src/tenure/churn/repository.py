@@ -44,11 +44,14 @@ def retire_active(session: Session, *, except_id: uuid.UUID) -> None:
 
 
 def replace_predictions(
-    session: Session, rows: Sequence[dict[str, Any]], *, as_of: datetime
+    session: Session, rows: Sequence[dict[str, Any]], *, as_of: datetime, everyone: bool
 ) -> None:
     """Insert predictions, dropping any earlier one of the same account at the same as_of
-    (a rerun of the same day's prediction replaces it)."""
-    ids = [r["account_id"] for r in rows]
+    (a rerun of the same day's prediction replaces it); `everyone`: the rows are the whole
+    portfolio, so every prediction at that as_of goes."""
+    if everyone:
+        session.execute(delete(ChurnPrediction).where(ChurnPrediction.as_of == as_of))
+    ids = [] if everyone else [r["account_id"] for r in rows]
     for start in range(0, len(ids), CHUNK):
         session.execute(
             delete(ChurnPrediction).where(

@@ -525,7 +525,7 @@ def predict(
                     account_id,
                 )
             )
-    repo.replace_predictions(session, rows, as_of=snapshot)
+    repo.replace_predictions(session, rows, as_of=snapshot, everyone=account_ids is None)
     accounts_service.set_churn(session, latest)
     hub_service.publish_many(session, events, now=now)
     result.flagged = int(np.sum(p >= threshold))
