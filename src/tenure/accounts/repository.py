@@ -11,8 +11,6 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Select,
-    Table,
-    bindparam,
     exists,
     func,
     or_,
@@ -24,7 +22,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from tenure.accounts.models import Account, Contact, Note, SubscriptionChange, SubscriptionPeriod
-from tenure.kit.bulk import bulk_insert
+from tenure.kit.bulk import bulk_insert, update_by_key
 
 
 @dataclass(frozen=True)
@@ -265,31 +263,20 @@ def subscription_changes_between(
 
 
 def set_health(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """rows: {"id", "health_score", "health_risk", "health_as_of"}: one UPDATE by key,
-    executed for every row (Core: no ORM bookkeeping per row)."""
+    """rows: {"id", "health_score", "health_risk", "health_as_of"}: an UPDATE by key for
+    every row, through the driver-level bulk path (`kit.bulk`: no ORM bookkeeping)."""
     if not rows:
         return
-    table: Table = Account.__table__  # type: ignore[assignment]
-    statement = (
-        update(table)
-        .where(table.c.id == bindparam("b_id"))
-        .values(
-            health_score=bindparam("b_score"),
-            health_risk=bindparam("b_risk"),
-            health_as_of=bindparam("b_as_of"),
-        )
-    )
-    session.execute(
-        statement,
-        [
-            {
-                "b_id": r["id"],
-                "b_score": r["health_score"],
-                "b_risk": r["health_risk"],
-                "b_as_of": r["health_as_of"],
-            }
-            for r in rows
-        ],
+    update_by_key(
+        session,
+        Account,
+        {
+            "id": [r["id"] for r in rows],
+            "health_score": [r["health_score"] for r in rows],
+            "health_risk": [r["health_risk"] for r in rows],
+            "health_as_of": [r["health_as_of"] for r in rows],
+        },
+        "id",
     )
 
 

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from tenure.health.baseline import Baseline, Figure
 from tenure.health.models import HealthOverride, HealthScore, ScorecardVersion, SeasonalBaseline
+from tenure.kit.bulk import merge_rows
+from tenure.kit.keys import key_text
 
 
 def add(session: Session, row: Any) -> None:
@@ -67,14 +67,18 @@ def baseline(session: Session, *, on_or_before: date, since: date) -> Baseline |
     )
     if learned_on is None:
         return None
-    rows = session.scalars(
-        select(SeasonalBaseline).where(SeasonalBaseline.learned_on == learned_on)
+    b = SeasonalBaseline
+    # Plain rows, not ORM objects: read on every rescore, one account's included.
+    rows = session.execute(
+        select(b.category, b.hemisphere, b.month, b.signal, b.expected, b.accounts, b.source).where(
+            b.learned_on == learned_on
+        )
     )
     return Baseline(
         learned_on,
         {
-            (r.category, r.hemisphere, r.month, r.signal): Figure(r.expected, r.accounts, r.source)
-            for r in rows
+            (category, hemisphere, month, signal): Figure(expected, accounts, source)
+            for category, hemisphere, month, signal, expected, accounts, source in rows
         },
     )
 
@@ -100,31 +104,30 @@ def store_baseline(session: Session, learned: Baseline) -> None:
         session.execute(insert(SeasonalBaseline), rows)
 
 
-def scores_on(session: Session, ids: Sequence[uuid.UUID], *, day: date) -> dict[uuid.UUID, float]:
-    """Scores of that day (for the 7- and 30-day deltas)."""
-    query = select(HealthScore.account_id, HealthScore.score).where(
+def scores_on(session: Session, ids: Sequence[uuid.UUID], *, day: date) -> dict[str, float]:
+    """Scores of that day (for the 7- and 30-day deltas), by account id as text
+    (`kit.keys`); more than 5,000 ids: the whole day is read, no ids bound."""
+    query = select(key_text(HealthScore.account_id), HealthScore.score).where(
         HealthScore.scored_on == day, HealthScore.score.is_not(None)
     )
     if len(ids) <= 5000:
         query = query.where(HealthScore.account_id.in_(list(ids)))
-    wanted = set(ids)
-    return {a: float(s) for a, s in session.execute(query) if a in wanted and s is not None}
+    return {a: float(s) for a, s in session.execute(query) if s is not None}
 
 
-def upsert_scores(session: Session, rows: list[dict[str, Any]]) -> None:
-    """One row per account and day: a later computation the same day replaces it."""
-    if not rows:
+def upsert_scores(session: Session, columns: Mapping[str, Sequence[Any]]) -> None:
+    """One row per account and day: a later computation the same day replaces it. Rows
+    given as columns, written in one driver-level statement (`kit.bulk`)."""
+    if not columns or not len(next(iter(columns.values()))):
         return
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(HealthScore)
-    columns = [c for c in rows[0] if c not in ("account_id", "scored_on")]
-    statement = statement.on_conflict_do_update(
-        index_elements=["account_id", "scored_on"],
-        set_={c: statement.excluded[c] for c in columns},
+    names = [c for c in columns if c not in ("account_id", "scored_on")]
+    merge_rows(
+        session,
+        HealthScore,
+        columns,
+        ["account_id", "scored_on"],
+        ", ".join(f'"{c}" = excluded."{c}"' for c in names),
     )
-    for start in range(0, len(rows), 5000):
-        session.execute(statement, rows[start : start + 5000])
 
 
 def latest_score(session: Session, account_id: uuid.UUID) -> HealthScore | None:

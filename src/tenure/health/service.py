@@ -30,6 +30,7 @@ from tenure.ingest import service as ingest_service
 from tenure.ingest.catalogue import MetricCatalogue, load_catalogue
 from tenure.kit.actor import Actor
 from tenure.kit.errors import Conflict, InvalidInput, NotFound
+from tenure.kit.keys import key_of
 
 # A score moving less than this (without a change of level) is not announced.
 CHANGE_THRESHOLD = 5.0
@@ -428,38 +429,41 @@ def rescore(
     if frame.n == 0:
         return result
     ids = frame.account_ids
+    n = frame.n
     day = as_of.date()
+    key = key_of(session)
+    keys = [key(account_id) for account_id in ids]
     before_7 = repo.scores_on(session, ids, day=day - timedelta(days=7))
     before_30 = repo.scores_on(session, ids, day=day - timedelta(days=30))
     overrides = _overrides(session, ids, as_of=as_of)
-    rows: list[dict[str, Any]] = []
+    # The day's rows as columns, each built in one pass (one dict per row only where the
+    # row holds a JSON object).
+    values: list[float | None] = [None if s != s else round(s, 1) for s in scored.score.tolist()]
+    columns: dict[str, list[Any]] = {
+        "account_id": ids,
+        "scored_on": [day] * n,
+        "as_of": [as_of] * n,
+        "score": values,
+        "risk_level": scored.level,
+        "scorecard_key": [card.key for card in scored.card_of],
+        "scorecard_version": [card.version for card in scored.card_of],
+        "components": scored.components,
+        "missing": scored.missing,
+        "factors": scored.factors,
+        "signals": _signal_rows(frame),
+        "delta_7": [_delta(v, before_7.get(k)) for v, k in zip(values, keys, strict=True)],
+        "delta_30": [_delta(v, before_30.get(k)) for v, k in zip(values, keys, strict=True)],
+        "children": [int(c) for c in scored.children.tolist()],
+    }
     latest: list[dict[str, Any]] = []
     events: list[tuple[DomainEvent, uuid.UUID | None]] = []
+    previous_score = info.previous_score.tolist()
     for i, account_id in enumerate(ids):
-        value = None if np.isnan(scored.score[i]) else round(float(scored.score[i]), 1)
-        card = scored.card_of[i]
-        prev7, prev30 = before_7.get(account_id), before_30.get(account_id)
-        rows.append(
-            {
-                "account_id": account_id,
-                "scored_on": day,
-                "as_of": as_of,
-                "score": value,
-                "risk_level": scored.level[i],
-                "scorecard_key": card.key,
-                "scorecard_version": card.version,
-                "components": scored.components[i],
-                "missing": scored.missing[i],
-                "factors": scored.factors[i],
-                "signals": _signals(frame, i),
-                "delta_7": _delta(value, prev7),
-                "delta_30": _delta(value, prev30),
-                "children": int(scored.children[i]),
-            }
-        )
         previous_as_of = info.previous_as_of[i]
         if previous_as_of is not None and previous_as_of > as_of:
             continue  # a backfill: the account's latest score is newer than this one
+        value = values[i]
+        card = scored.card_of[i]
         override = overrides.get(account_id)
         effective = value
         risk = scored.level[i]
@@ -477,12 +481,12 @@ def rescore(
                 "health_as_of": as_of,
             }
         )
-        old = info.previous_score[i]
+        old = previous_score[i]
         old_risk = info.previous_risk[i]
         if (
             effective is not None
             and publish
-            and (risk != old_risk or np.isnan(old) or abs(effective - old) >= CHANGE_THRESHOLD)
+            and (risk != old_risk or old != old or abs(effective - old) >= CHANGE_THRESHOLD)
         ):
             events.append(
                 (
@@ -490,7 +494,7 @@ def rescore(
                         account_id=account_id,
                         as_of=as_of,
                         score=effective,
-                        previous_score=None if np.isnan(old) else float(old),
+                        previous_score=None if old != old else old,
                         risk_level=risk or "",
                         previous_risk_level=old_risk,
                         scorecard_version=f"{card.key}@{card.version}",
@@ -500,11 +504,11 @@ def rescore(
             )
     result.seconds["explain"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    repo.upsert_scores(session, rows)
+    repo.upsert_scores(session, columns)
     accounts_service.set_health(session, latest)
     hub_service.publish_many(session, events, now=now)
     result.seconds["write"] = time.perf_counter() - clock
-    result.scored = sum(1 for r in rows if r["score"] is not None)
+    result.scored = sum(1 for v in values if v is not None)
     result.announced = len(events)
     return result
 
@@ -519,14 +523,16 @@ def _with_family(session: Session, ids: Collection[uuid.UUID]) -> list[uuid.UUID
     return sorted(wanted)
 
 
-def _signals(frame: SignalFrame, row: int) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, values in frame.values.items():
-        if "@" in name:
-            continue
-        v = float(values[row])
-        out[name] = None if np.isnan(v) else round(v, 3)
-    return out
+def _signal_rows(frame: SignalFrame) -> list[dict[str, Any]]:
+    """{signal: value rounded to 3 places, None without data} of every row (the measured
+    values kept with the score; seasonal-variant names left out)."""
+    names = [name for name in frame.values if "@" not in name]
+    if not names:
+        return [{} for _ in range(frame.n)]
+    rounded = [
+        [None if v != v else round(v, 3) for v in frame.values[name].tolist()] for name in names
+    ]
+    return [dict(zip(names, row, strict=True)) for row in zip(*rounded, strict=True)]
 
 
 def _delta(value: float | None, before: float | None) -> float | None:

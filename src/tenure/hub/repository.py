@@ -7,10 +7,21 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, exists, insert, literal_column, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    delete,
+    exists,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, aliased
 
 from tenure.hub.models import DeliveryStatus, HubDelivery, Outbox
+from tenure.kit.bulk import COPY_FROM, bulk_insert
 
 # Literal rather than bound: both engines match a partial index's WHERE only against
 # literal terms of the query.
@@ -24,9 +35,31 @@ def add_outbox(session: Session, row: Outbox) -> int:
     return row.id
 
 
-def add_outbox_rows(session: Session, rows: Sequence[Outbox]) -> None:
-    session.add_all(rows)
-    session.flush()
+def insert_outbox_rows(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Insert outbox rows given as dicts (Core: no ORM object per row); their ids, in the
+    order of `rows` (the order of publication)."""
+    session.flush()  # rows published earlier in the transaction keep the lower ids
+    table: Table = Outbox.__table__  # type: ignore[assignment]
+    conn = session.connection()
+    if conn.dialect.name == "postgresql" and len(rows) >= COPY_FROM:
+        # Many rows: ids drawn from the sequence in one query, rows COPied with them.
+        ids = [
+            int(row_id)
+            for (row_id,) in conn.exec_driver_sql(
+                "SELECT nextval(pg_get_serial_sequence('outbox', 'id')) "
+                "FROM generate_series(1, %(n)s) ORDER BY 1",
+                {"n": len(rows)},
+            )
+        ]
+        columns: dict[str, list[Any]] = {"id": ids}
+        for name in rows[0]:
+            columns[name] = [r[name] for r in rows]
+        bulk_insert(session, Outbox, columns)
+        return ids
+    result = session.execute(
+        insert(table).returning(table.c.id, sort_by_parameter_order=True), list(rows)
+    )
+    return [row_id for (row_id,) in result]
 
 
 def outbox_after(

@@ -69,24 +69,26 @@ def publish_many(
     session: Session, events: list[tuple[DomainEvent, uuid.UUID | None]], *, now: datetime
 ) -> None:
     """Publish several events at once (one insert): bulk paths, e.g. a batch of accounts."""
-    rows = [
-        Outbox(
-            event_type=event.TYPE,
-            version=event.VERSION,
-            account_id=account_id,
-            payload=dump_event(event),
-            occurred_at=now,
-            created_at=now,
-        )
+    if not events:
+        return
+    rows: list[dict[str, Any]] = [
+        {
+            "event_type": event.TYPE,
+            "version": event.VERSION,
+            "account_id": account_id,
+            "payload": dump_event(event),
+            "occurred_at": now,
+            "created_at": now,
+        }
         for event, account_id in events
     ]
-    if not rows:
-        return
-    repo.add_outbox_rows(session, rows)
-    for row in rows:
+    ids = repo.insert_outbox_rows(session, rows)
+    for row_id, row in zip(ids, rows, strict=True):
         live.remember(
             session,
-            LiveEvent(row.id, row.event_type, row.version, row.account_id, now, row.payload),
+            LiveEvent(
+                row_id, row["event_type"], row["version"], row["account_id"], now, row["payload"]
+            ),
         )
 
 

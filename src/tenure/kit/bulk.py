@@ -7,11 +7,12 @@ so what lands is exactly what the ORM would have written.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from psycopg.types.json import Jsonb
-from sqlalchemy import JSON, Table
+from sqlalchemy import JSON, Table, bindparam, update
 from sqlalchemy.orm import Session
 
 
@@ -157,7 +158,19 @@ def merge_rows(
     """INSERT ... ON CONFLICT (keys) DO UPDATE SET <set_clause> (which may use `excluded`),
     as one executemany (unnest on PostgreSQL)."""
     if session.connection().dialect.name == "postgresql":
-        if columns and len(next(iter(columns.values()))):
+        n = len(next(iter(columns.values()))) if columns else 0
+        if n >= COPY_FROM:
+            # Large: COPY (formatted by the driver's C code) beats arrays of text, whose
+            # elements are escaped one by one in Python.
+            temp = pg_copy_temp(session, model, columns)
+            quoted = ", ".join(f'"{c}"' for c in columns)
+            session.connection().exec_driver_sql(
+                f'INSERT INTO "{model.__table__.name}" ({quoted}) '  # noqa: S608
+                f'SELECT {quoted} FROM "{temp}" '
+                f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {set_clause}"
+            )
+            pg_drop_temp(session, temp)
+        elif n:
             _pg_unnest_insert(
                 session,
                 model,
@@ -175,6 +188,83 @@ def merge_rows(
         f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {set_clause}"
     )
     session.connection().exec_driver_sql(sql, rows)
+
+
+# From this many rows, PostgreSQL merges go through COPY and a temporary table.
+COPY_FROM = 5000
+
+
+def pg_copy_temp(session: Session, model: type[Any], columns: Mapping[str, Sequence[Any]]) -> str:
+    """PostgreSQL: COPY the rows into a new temporary table shaped like the model's (these
+    columns only); returns its name. Drop it with `pg_drop_temp` once read."""
+    table: Table = model.__table__
+    conn = session.connection()
+    names = list(columns)
+    temp = f"_bulk_{table.name}"
+    quoted = ", ".join(f'"{c}"' for c in names)
+    conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{temp}"')
+    conn.exec_driver_sql(
+        f'CREATE TEMPORARY TABLE "{temp}" ON COMMIT DROP AS '  # noqa: S608
+        f'SELECT {quoted} FROM "{table.name}" WITH NO DATA'
+    )
+    # JSON as text from the engine's own serializer (COPY's text format: the server parses
+    # it into the column's type), not psycopg's default encoder.
+    dumps: Callable[[Any], str] = getattr(conn.dialect, "_json_serializer", None) or _dumps
+    cols = []
+    for name in names:
+        values = columns[name]
+        column_type = table.c[name].type
+        if isinstance(column_type, JSON) or "JSON" in type(column_type).__name__.upper():
+            values = [None if v is None else dumps(v) for v in values]
+        cols.append(values)
+    raw = conn.connection.driver_connection
+    if raw is None:
+        raise RuntimeError("no driver connection for COPY")
+    with raw.cursor() as cursor, cursor.copy(f'COPY "{temp}" ({quoted}) FROM STDIN') as copy:
+        for row in zip(*cols, strict=True):
+            copy.write_row(row)
+    return temp
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value)
+
+
+def pg_drop_temp(session: Session, temp: str) -> None:
+    session.connection().exec_driver_sql(f'DROP TABLE IF EXISTS "{temp}"')
+
+
+def update_by_key(
+    session: Session, model: type[Any], columns: Mapping[str, Sequence[Any]], key: str
+) -> None:
+    """UPDATE rows of the model's table identified by `key`, setting the other columns
+    given: one executemany (Core, the columns' own bind processing), or on PostgreSQL from
+    COPY_FROM rows a COPY into a temporary table and one UPDATE ... FROM."""
+    names = [c for c in columns if c != key]
+    n = len(columns[key]) if key in columns else 0
+    if n == 0 or not names:
+        return
+    table: Table = model.__table__
+    conn = session.connection()
+    if conn.dialect.name == "postgresql" and n >= COPY_FROM:
+        temp = pg_copy_temp(session, model, columns)
+        sets = ", ".join(f'"{c}" = t."{c}"' for c in names)
+        conn.exec_driver_sql(
+            f'UPDATE "{table.name}" AS m SET {sets} FROM "{temp}" AS t '  # noqa: S608
+            f'WHERE m."{key}" = t."{key}"'
+        )
+        pg_drop_temp(session, temp)
+        return
+    statement = (
+        update(table)
+        .where(table.c[key] == bindparam(f"b_{key}"))
+        .values({c: bindparam(f"b_{c}") for c in names})
+    )
+    params = [
+        {f"b_{c}": v for c, v in zip(columns, row, strict=True)}
+        for row in zip(*columns.values(), strict=True)
+    ]
+    session.execute(statement, params)
 
 
 def placeholder(session: Session) -> str:
