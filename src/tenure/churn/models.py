@@ -25,7 +25,8 @@ class ChurnModel(Base):
     created_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(255))
     activated_at: Mapped[datetime | None]
-    model_text: Mapped[str] = mapped_column(Text)
+    # Deferred: lists and pages need the figures, not the trees.
+    model_text: Mapped[str] = mapped_column(Text, deferred=True)
     # SHA-256 of model_text: a row altered after training is refused, not half-read.
     model_sha256: Mapped[str] = mapped_column(String(64))
     features: Mapped[list[str]] = mapped_column(JSONType)
