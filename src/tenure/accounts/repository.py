@@ -292,8 +292,9 @@ def churn_as_of(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, A
     for start in range(0, len(ids), 5000):
         chunk = ids[start : start + 5000]
         rows = session.execute(
-            select(Account.id, Account.churn_as_of, Account.churn_risk, Account.churn_probability)
-            .where(Account.id.in_(chunk))
+            select(
+                Account.id, Account.churn_as_of, Account.churn_risk, Account.churn_probability
+            ).where(Account.id.in_(chunk))
         )
         out.update({row[0]: (row[1], row[2], row[3]) for row in rows})
     return out
