@@ -254,44 +254,60 @@ def usage_signals(
 ) -> list[tuple[Any, ...]]:
     """Per account (its id as text, `key_text`), over the 90 days up to `day` (inclusive):
     active days in the last 30 and in the 30 before, sessions in the last 30, distinct key
-    features in 30 and 90 days, last active day. Read from usage_days by primary key in
-    three plain range queries per set of accounts (SQLite evaluates CASE expressions row by
-    row: a WHERE per window is several times cheaper than one pass with conditional sums)."""
+    features in 30 and 90 days, last active day.
+
+    Read from usage_days by primary key, one plain range query per 30 days (SQLite
+    evaluates CASE expressions row by row: a WHERE per window is several times cheaper than
+    one pass with conditional sums), so each row is read once: the 90 days' features are
+    the union of the three windows' (bit masks OR-ed here)."""
     d30, d60, d90 = (day - timedelta(days=n) for n in (30, 60, 90))
-    # (features & bit) is 0 or bit: its maximum over the window, divided by bit, says
-    # whether the feature was used (no CASE, no shift: PostgreSQL has no bigint >> bigint).
-    breadth = sum(
-        (
-            func.max(UsageDay.features.op("&")(literal_column(str(1 << k))))
-            / literal_column(str(1 << k))
-            for k in range(n_features)
-        ),
-        start=literal_column("0"),
-    )
+    wanted = (1 << n_features) - 1
+    if session.get_bind().dialect.name == "postgresql":
+        used: Any = func.bit_or(UsageDay.features)
+    else:
+        # (features & bit) is 0 or bit: the maxima of the bits add up to the OR of the masks.
+        used = sum(
+            (
+                func.max(UsageDay.features.op("&")(literal_column(str(1 << k))))
+                for k in range(n_features)
+            ),
+            start=literal_column("0"),
+        )
     key = key_text(UsageDay.account_id)
-    last30: dict[str, tuple[int, int, int]] = {}
-    before: dict[str, int] = {}
-    out: list[tuple[Any, ...]] = []
+    active = UsageDay.events > 0
+    last30: dict[str, tuple[int, int, int, Any]] = {}
+    before: dict[str, tuple[int, int, Any]] = {}
+    earlier: dict[str, tuple[int, Any]] = {}
     for among in _among(UsageDay.account_id, account_ids):
-        for a, days, sessions, used in session.execute(
-            select(key, func.count(), func.sum(UsageDay.sessions), breadth)
-            .where(among, UsageDay.day > d30, UsageDay.day <= day, UsageDay.events > 0)
+        for a, days, sessions, mask, last in session.execute(
+            select(key, func.count(), func.sum(UsageDay.sessions), used, func.max(UsageDay.day))
+            .where(among, UsageDay.day > d30, UsageDay.day <= day, active)
             .group_by(UsageDay.account_id)
         ):
-            last30[a] = (days, sessions or 0, int(used or 0))
-        for a, days in session.execute(
-            select(key, func.count())
-            .where(among, UsageDay.day > d60, UsageDay.day <= d30, UsageDay.events > 0)
+            last30[a] = (days, sessions or 0, int(mask or 0) & wanted, last)
+        for a, days, mask, last in session.execute(
+            select(key, func.count(), used, func.max(UsageDay.day))
+            .where(among, UsageDay.day > d60, UsageDay.day <= d30, active)
             .group_by(UsageDay.account_id)
         ):
-            before[a] = days
-        for a, used, last in session.execute(
-            select(key, breadth, func.max(UsageDay.day))
-            .where(among, UsageDay.day > d90, UsageDay.day <= day, UsageDay.events > 0)
+            before[a] = (days, int(mask or 0) & wanted, last)
+        for a, mask, last in session.execute(
+            select(key, used, func.max(UsageDay.day))
+            .where(among, UsageDay.day > d90, UsageDay.day <= d60, active)
             .group_by(UsageDay.account_id)
         ):
-            days30, sessions30, used30 = last30.get(a, (0, 0, 0))
-            out.append((a, days30, before.get(a, 0), sessions30, used30, used or 0, last))
+            earlier[a] = (int(mask or 0) & wanted, last)
+    out: list[tuple[Any, ...]] = []
+    for a in last30.keys() | before.keys() | earlier.keys():
+        days30, sessions30, mask30, last = last30.get(a, (0, 0, 0, None))
+        days_before, mask_before, last_before = before.get(a, (0, 0, None))
+        mask_earlier, last_earlier = earlier.get(a, (0, None))
+        if last is None:
+            last = last_before if last_before is not None else last_earlier
+        mask90 = mask30 | mask_before | mask_earlier
+        out.append(
+            (a, days30, days_before, sessions30, mask30.bit_count(), mask90.bit_count(), last)
+        )
     return out
 
 
