@@ -5,6 +5,8 @@ from __future__ import annotations
 import calendar
 import math
 from datetime import date
+from functools import cache
+from typing import Any, cast
 
 from tenure.health.signals import SignalFrame
 
@@ -35,12 +37,19 @@ def _n(value: float, one: str, many: str) -> str:
     return f"{count} {one if count == 1 else many}"
 
 
+@cache
+def _month_name(month: int) -> str:
+    # calendar.month_name formats a date on every lookup: once per month is enough.
+    return calendar.month_name[month]
+
+
 def sentence(
     signal: str, frame: SignalFrame, row: int, *, category: str | None, seasonal: bool
 ) -> str:
-    """What the signal says about the account at `row`, as one sentence."""
+    """What the signal says about the account at `row`, as one sentence (`frame` may hold
+    Python lists instead of arrays: `as_lists`)."""
     v = float(frame.values[signal][row]) if signal in frame.values else math.nan
-    month = calendar.month_name[int(frame.extras["window_month"][row])]
+    month = _month_name(int(frame.extras["window_month"][row]))
     where = f"for {_plural(category)} in {month}" if seasonal else f"for {_plural(category)}"
     if signal in ("active_days_30", "sessions_30"):
         key = "active_days" if signal == "active_days_30" else "sessions"
@@ -73,7 +82,7 @@ def sentence(
         latest = frame.extras["latest_nps"][row]
         if not math.isnan(latest):
             on = date.fromordinal(int(frame.extras["latest_nps_day"][row]))
-            return f"NPS {int(latest)} on {on.day} {calendar.month_name[on.month]} {on.year}"
+            return f"NPS {int(latest)} on {on.day} {_month_name(on.month)} {on.year}"
         return f"Recent NPS averages {v:.1f}"
     if signal == "csat":
         return f"Recent CSAT averages {v:.1f} out of 5"
@@ -100,3 +109,18 @@ def sentence(
     if signal == "days_since_seen":
         return f"Nobody from the account has been active for {int(v)} days"
     return f"{signal} = {v:g}"
+
+
+def as_lists(frame: SignalFrame) -> SignalFrame:
+    """The same frame with Python lists for arrays: `sentence` reads single cells, which
+    lists give without a numpy scalar per read (the values are the same floats)."""
+
+    def listed(arrays: dict[str, Any]) -> dict[str, Any]:
+        return {k: v.tolist() for k, v in arrays.items()}
+
+    return SignalFrame(
+        frame.account_ids,
+        cast(Any, listed(frame.values)),
+        cast(Any, listed(frame.expected)),
+        cast(Any, listed(frame.extras)),
+    )

@@ -19,7 +19,7 @@ from tenure.health import baseline as baseline_mod
 from tenure.health import repository as repo
 from tenure.health.baseline import Baseline
 from tenure.health.engine import Scores, rollup, score_frame
-from tenure.health.explain import sentence
+from tenure.health.explain import as_lists, sentence
 from tenure.health.loader import AccountInfo, lifecycle, load_frame
 from tenure.health.models import HealthOverride, HealthScore, ScorecardVersion
 from tenure.health.scorecard import Scorecard, default_scorecard, parse_scorecard
@@ -313,6 +313,8 @@ def _explain(
     )
     seasonal = card.config.seasonal
     names = result.signal_names
+    cells = as_lists(part)
+    impacts = impact.tolist()
     for j, row in enumerate(rows.tolist()):
         # The level of the score as stored and shown (74.96 is shown 75.0: low, not medium).
         level[row] = bands[bisect_right(mins, shown_scores[j]) - 1].level if has_level[j] else None
@@ -330,9 +332,9 @@ def _explain(
         factors[row] = [
             {
                 "signal": names[f],
-                "impact": float(impact[j, f]),
+                "impact": impacts[j][f],
                 "text": sentence(
-                    names[f], part, j, category=info.categories[row], seasonal=seasonal
+                    names[f], cells, j, category=info.categories[row], seasonal=seasonal
                 ),
             }
             for f in factor_rows[j]
