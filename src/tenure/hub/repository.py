@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 
 from tenure.hub.models import DeliveryStatus, HubDelivery, Outbox
-from tenure.kit.bulk import COPY_FROM, bulk_insert
+from tenure.kit import bulk
 
 # Literal rather than bound: both engines match a partial index's WHERE only against
 # literal terms of the query.
@@ -41,7 +41,7 @@ def insert_outbox_rows(session: Session, rows: Sequence[dict[str, Any]]) -> list
     session.flush()  # rows published earlier in the transaction keep the lower ids
     table: Table = Outbox.__table__  # type: ignore[assignment]
     conn = session.connection()
-    if conn.dialect.name == "postgresql" and len(rows) >= COPY_FROM:
+    if conn.dialect.name == "postgresql" and len(rows) >= bulk.COPY_FROM:
         # Many rows: ids drawn from the sequence in one query, rows COPied with them.
         ids = [
             int(row_id)
@@ -54,7 +54,7 @@ def insert_outbox_rows(session: Session, rows: Sequence[dict[str, Any]]) -> list
         columns: dict[str, list[Any]] = {"id": ids}
         for name in rows[0]:
             columns[name] = [r[name] for r in rows]
-        bulk_insert(session, Outbox, columns)
+        bulk.bulk_insert(session, Outbox, columns)
         return ids
     result = session.execute(
         insert(table).returning(table.c.id, sort_by_parameter_order=True), list(rows)
