@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from datetime import time as clock_time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from tenure.accounts import service as accounts_service
-from tenure.churn import service
 from tenure.churn.models import ChurnModel
 from tenure.cli.common import cli_errors, console, fail, load_settings, ready_engine, unit_of_work
 from tenure.clock import SystemClock
@@ -134,6 +133,10 @@ def train(
     ] = None,
 ) -> None:
     """Train a model on every snapshot with a matured label, print its report, store it."""
+    # Imported here: LightGBM and scikit-learn take a second to load, other commands
+    # should not wait for them.
+    from tenure.churn import service
+
     settings = load_settings()
     start = None
     if since is not None:
@@ -141,7 +144,9 @@ def train(
             start = datetime.combine(date.fromisoformat(since), clock_time.min, tzinfo=UTC)
         except ValueError:
             raise fail(f"--since {since!r} is not an ISO date (YYYY-MM-DD)") from None
-    promote: service.Promote = "auto" if activate is None else ("always" if activate else "never")
+    promote: Literal["auto", "always", "never"] = (
+        "auto" if activate is None else ("always" if activate else "never")
+    )
     now = SystemClock().now()
     with (
         Progress(
@@ -187,6 +192,8 @@ def train(
 @cli_errors
 def models() -> None:
     """Every model, newest first: validation ROC AUC beside the baselines', live figures."""
+    from tenure.churn import service
+
     with unit_of_work(ready_engine(load_settings())) as session:
         rows = service.models(session)
         counts = service.prediction_counts(session)
@@ -228,6 +235,8 @@ def models() -> None:
 @cli_errors
 def show(version: Annotated[int, typer.Argument(min=1, help="Model version")]) -> None:
     """One model's report, with its live accuracy and the latest drift figures."""
+    from tenure.churn import service
+
     with unit_of_work(ready_engine(load_settings())) as session:
         model = service.get_model(session, version)
         report(model, live=service.live_accuracy(session, model))
@@ -250,6 +259,8 @@ def show(version: Annotated[int, typer.Argument(min=1, help="Model version")]) -
 @cli_errors
 def activate(version: Annotated[int, typer.Argument(min=1, help="Model version")]) -> None:
     """Make this version the one predictions use (it must load)."""
+    from tenure.churn import service
+
     with unit_of_work(ready_engine(load_settings())) as session:
         model = service.activate(session, version, actor=Actor.cli(), now=SystemClock().now())
         console.print(f"Churn model v{model.version} is active.")
@@ -262,6 +273,8 @@ def predict(
     top: Annotated[int, typer.Option(min=1, max=200, help="Accounts to list")] = 10,
 ) -> None:
     """Predict now with the active model, store the predictions, list the top risks."""
+    from tenure.churn import service
+
     settings = load_settings()
     now = SystemClock().now()
     kwargs: dict[str, Any] = {
@@ -314,6 +327,8 @@ def predict(
 @cli_errors
 def outcomes() -> None:
     """Record the outcomes of predictions whose horizon (and grace period) has passed."""
+    from tenure.churn import service
+
     settings = load_settings()
     with unit_of_work(ready_engine(settings)) as session:
         n = service.mature_outcomes(
