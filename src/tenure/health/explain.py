@@ -20,6 +20,7 @@ PLURAL = {
 }
 
 
+@cache
 def _plural(category: str | None) -> str:
     if not category:
         return "accounts like this one"

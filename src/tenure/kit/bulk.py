@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from psycopg.types.json import Jsonb
-from sqlalchemy import JSON, Table, bindparam, update
+from sqlalchemy import JSON, Table
 from sqlalchemy.orm import Session
 
 
@@ -238,7 +238,7 @@ def update_by_key(
     session: Session, model: type[Any], columns: Mapping[str, Sequence[Any]], key: str
 ) -> None:
     """UPDATE rows of the model's table identified by `key`, setting the other columns
-    given: one executemany (Core, the columns' own bind processing), or on PostgreSQL from
+    given: one driver-level executemany (the columns' own bind processing), or on PostgreSQL from
     COPY_FROM rows a COPY into a temporary table and one UPDATE ... FROM."""
     names = [c for c in columns if c != key]
     n = len(columns[key]) if key in columns else 0
@@ -255,16 +255,15 @@ def update_by_key(
         )
         pg_drop_temp(session, temp)
         return
-    statement = (
-        update(table)
-        .where(table.c[key] == bindparam(f"b_{key}"))
-        .values({c: bindparam(f"b_{c}") for c in names})
+    # The key last: the driver's parameters in the statement's order.
+    ordered = {c: columns[c] for c in names}
+    ordered[key] = columns[key]
+    _, rows, ph = _converted(session, model, ordered)
+    sets = ", ".join(f'"{c}" = {ph}' for c in names)
+    conn.exec_driver_sql(
+        f'UPDATE "{table.name}" SET {sets} WHERE "{key}" = {ph}',  # noqa: S608
+        rows,
     )
-    params = [
-        {f"b_{c}": v for c, v in zip(columns, row, strict=True)}
-        for row in zip(*columns.values(), strict=True)
-    ]
-    session.execute(statement, params)
 
 
 def placeholder(session: Session) -> str:
