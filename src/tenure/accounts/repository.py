@@ -280,6 +280,16 @@ def set_health(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     )
 
 
+def currencies(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+    out: dict[uuid.UUID, str] = {}
+    for start in range(0, len(ids), 5000):
+        rows = session.execute(
+            select(Account.id, Account.currency).where(Account.id.in_(ids[start : start + 5000]))
+        )
+        out.update({row[0]: row[1] for row in rows})
+    return out
+
+
 def set_churn(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """rows: {"id", "churn_probability", "churn_risk", "churn_mrr_at_risk_cents",
     "churn_as_of"} (bulk update by key)."""

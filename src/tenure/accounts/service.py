@@ -473,6 +473,11 @@ def set_health(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     repo.set_health(session, rows)
 
 
+def currencies(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The billing currency of each account."""
+    return repo.currencies(session, ids)
+
+
 def set_churn(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """Store the latest churn prediction on accounts: rows of id, churn_probability,
     churn_risk, churn_mrr_at_risk_cents, churn_as_of."""

@@ -20,6 +20,7 @@ from tenure.health.baseline import Baseline
 from tenure.health.engine import FLAT
 from tenure.ingest import service as ingest_service
 from tenure.ingest.catalogue import MetricCatalogue, load_catalogue
+from tenure.kit.money import DEFAULT_FX
 
 # Features are computed as of the instant before the snapshot: usage is kept per day, and
 # the day of a midnight snapshot is after it.
@@ -112,6 +113,7 @@ def build_dataset(
     for snapshot in sorted(snapshots):
         as_of = snapshot - BEFORE
         before = [c for c in changes if c[4] < snapshot]
+        after = [c for c in changes if c[4] >= snapshot]
         X, row_ids = snapshot_features(
             session,
             as_of=as_of,
@@ -120,6 +122,7 @@ def build_dataset(
             components=components,
             features=feature_list,
             changes=before,
+            later=after,
             plans=plans,
             categories=categories,
         )
@@ -159,6 +162,7 @@ def snapshot_features(
     categories: F.Codes,
     account_ids: Sequence[uuid.UUID] | None = None,
     baseline: Baseline | None = None,
+    later: Sequence[tuple[uuid.UUID, str, int, int, datetime]] = (),
 ) -> tuple[npt.NDArray[np.float64], list[uuid.UUID]]:
     """The feature matrix (catalogue order) of the accounts alive and not churned at
     `as_of` (or of those of `account_ids`), with their ids; `changes` are the subscription
@@ -229,7 +233,7 @@ def snapshot_features(
     cols["tenure_days"] = info.tenure_days
     cols["plan"] = plans.encode(info.plans)
     cols["category"] = categories.encode(info.categories)
-    cols["mrr"] = _mrr_at(session, as_of, frame.account_ids, changes) / 100.0
+    cols["mrr"] = _mrr_at(session, as_of, frame.account_ids, changes, later) / 100.0
 
     cols["health_score"] = np.asarray(scored.score, dtype=np.float64)
     for key in components:
@@ -244,23 +248,36 @@ def _mrr_at(
     as_of: datetime,
     ids: Sequence[uuid.UUID],
     changes: Sequence[tuple[uuid.UUID, str, int, int, datetime]],
+    later: Sequence[tuple[uuid.UUID, str, int, int, datetime]] = (),
 ) -> F.Floats:
-    """MRR in the reporting currency after the last change before the snapshot, converted
-    at the account's current rate; the account's recorded MRR when it has no change yet."""
+    """MRR in the reporting currency (cents, converted at the account's current rate) as it
+    stood at the snapshot: after the last change before it; else before the first change
+    after it (what the account paid then); else the account's recorded MRR. The recorded
+    MRR is today's, so it is only right when nothing changed since: a churned account's is 0.
+    """
     last: dict[uuid.UUID, int] = {}
     for a, kind, _, after, _ in changes:  # oldest first
         if kind != "failed_payment":
             last[a] = after
+    for a, kind, before, _, _ in later:  # oldest first
+        if kind != "failed_payment" and a not in last:
+            last[a] = before
     out = np.zeros(len(ids))
     index = {a: i for i, a in enumerate(ids)}
-    for row in accounts_service.health_frame(session, as_of=as_of, account_ids=ids):
+    rows = accounts_service.health_frame(session, as_of=as_of, account_ids=ids)
+    # Accounts paying nothing now (churned) have no rate of their own: the currency's.
+    unpaid = [row[0] for row in rows if row[0] in last and not row[9]]
+    currency = accounts_service.currencies(session, unpaid) if unpaid else {}
+    for row in rows:
         i = index.get(row[0])
         if i is None:
             continue
         base, local = float(row[8] or 0), float(row[9] or 0)
-        if row[0] in last:
-            rate = base / local if local > 0 else 1.0
-            out[i] = last[row[0]] * rate
-        else:
+        amount = last.get(row[0])
+        if amount is None:
             out[i] = base
+        elif local > 0:
+            out[i] = round(amount * base / local)
+        else:
+            out[i] = DEFAULT_FX.to_base(amount, currency.get(row[0], "USD"))
     return out
