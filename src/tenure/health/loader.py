@@ -187,9 +187,9 @@ def load_frame(
         # The last answer of each account wins (answers come oldest first).
         backwards = rows_at[nps_rows][::-1]
         accounts_hit, first_back = np.unique(backwards, return_index=True)
-        last = nps_rows[nps_rows.size - 1 - first_back]
-        latest_nps[accounts_hit] = answer_scores[last]
-        latest_nps_day[accounts_hit] = answers.days[last]
+        newest = nps_rows[nps_rows.size - 1 - first_back]
+        latest_nps[accounts_hit] = answer_scores[newest]
+        latest_nps_day[accounts_hit] = answers.days[newest]
     with np.errstate(divide="ignore", invalid="ignore"):
         nps = np.where(weight_sum["nps"] > 0, score_sum["nps"] / weight_sum["nps"], np.nan)
         csat = np.where(weight_sum["csat"] > 0, score_sum["csat"] / weight_sum["csat"], np.nan)
