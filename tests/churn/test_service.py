@@ -238,3 +238,30 @@ class TestOutcomes:
 def test_unknown_account(db: Session) -> None:
     with pytest.raises(service.NotFound):
         service.predict_account(db, uuid.uuid4(), now=NOW)
+
+
+def test_portfolio_explains_low_risk_accounts_when_read(
+    db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As on a large portfolio: only medium risk and above are explained in the run.
+    monkeypatch.setattr(service, "SMALL_BATCH", 0)
+    result = service.predict(db, now=NOW)
+    assert result.accounts > 0
+    rows = list(db.scalars(select(ChurnPrediction)))
+    low = [r for r in rows if r.risk_level == "low"]
+    assert low and all(r.factors == [] for r in low)
+    assert all(r.factors for r in rows if r.risk_level != "low")
+    # Read: explained then, from the same features, and kept.
+    account_id = low[0].account_id
+    row = service.latest_prediction(db, account_id)
+    assert row is not None and 1 <= len(row.factors) <= 5
+    read = [dict(f) for f in row.factors]
+    db.flush()
+    db.expire_all()
+    kept = service.latest_prediction(db, account_id)
+    assert kept is not None and kept.factors == read
+    # The same as the run would have said: predicting that account alone explains it in run.
+    monkeypatch.setattr(service, "SMALL_BATCH", 1000)
+    alone = service.predict_account(db, account_id, now=NOW)
+    assert alone.probability == pytest.approx(kept.probability, abs=1e-6)
+    assert alone.factors == read

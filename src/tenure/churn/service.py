@@ -454,27 +454,33 @@ def predict(
     if not ids:
         return result
     clock = time.perf_counter()
-    index = {name: j for j, name in enumerate(names)}
-    X = np.full((len(ids), len(loaded.features)), np.nan)
-    for k, name in enumerate(loaded.features):
-        if name in index:
-            X[:, k] = X_all[:, index[name]]
+    X = _model_matrix(X_all, names, loaded)
     # OpenMP's start-up costs more than a few rows take on one thread (12 ms vs 1 ms).
-    threads = 1 if len(ids) < SMALL_BATCH else int(loaded.booster.params.get("num_threads", 2))
+    small = len(ids) < SMALL_BATCH
+    threads = 1 if small else int(loaded.booster.params.get("num_threads", 2))
     raw = loaded.booster.predict(X, raw_score=True, num_threads=threads)
-    contributions = loaded.booster.predict(X, pred_contrib=True, num_threads=threads)
     p = training.calibrated(np.asarray(raw, dtype=np.float64), loaded.calibration)
-    mrr = np.nan_to_num(X_all[:, index["mrr"]]) * 100.0
+    # SHAP contributions cost ~100 times the score: a portfolio run explains the accounts
+    # at medium risk or above now, the others when their prediction is first read.
+    explained = np.ones(len(ids), dtype=np.bool_) if small else p >= edges[0]
+    contributions = np.asarray(
+        loaded.booster.predict(X[explained], pred_contrib=True, num_threads=threads),
+        dtype=np.float64,
+    )
+    mrr = np.nan_to_num(X_all[:, names.index("mrr")]) * 100.0
     level = bands(p, edges)
     result.seconds["predict"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    factor_rows = explain.factors(
-        X,
-        np.asarray(contributions, dtype=np.float64),
+    factor_rows: list[list[dict[str, Any]]] = [[] for _ in ids]
+    made = explain.factors(
+        X[explained],
+        contributions,
         features=loaded.features,
         reference=loaded.reference,
         codes=codes,
     )
+    for i, factors_of in zip(np.flatnonzero(explained).tolist(), made, strict=True):
+        factor_rows[i] = factors_of
     result.seconds["explain"] = time.perf_counter() - clock
     clock = time.perf_counter()
     rows: list[dict[str, Any]] = []
@@ -622,7 +628,45 @@ def predict_account(
 
 
 def latest_prediction(session: Session, account_id: uuid.UUID) -> ChurnPrediction | None:
-    return repo.latest_prediction(session, account_id)
+    """The account's latest prediction, its factors computed now if the portfolio run left
+    them for later (kept)."""
+    row = repo.latest_prediction(session, account_id)
+    if row is not None and not row.factors:
+        explain_later(session, row)
+    return row
+
+
+def explain_later(session: Session, row: ChurnPrediction) -> None:
+    """Compute and keep a stored prediction's factors: the features at its snapshot (they
+    cannot have changed: they use data before it) through its own model."""
+    loaded = load(model_by_id(session, row.model_id))
+    X_all, names, ids, codes = features_now(
+        session, snapshot=row.as_of, account_ids=[row.account_id], catalogue=None, model=loaded
+    )
+    if not ids:
+        return
+    X = _model_matrix(X_all, names, loaded)
+    contributions = loaded.booster.predict(X, pred_contrib=True, num_threads=1)
+    row.factors = explain.factors(
+        X,
+        np.asarray(contributions, dtype=np.float64),
+        features=loaded.features,
+        reference=loaded.reference,
+        codes=codes,
+    )[0]
+    session.flush()
+
+
+def _model_matrix(
+    X_all: npt.NDArray[np.float64], names: Sequence[str], loaded: Loaded
+) -> npt.NDArray[np.float64]:
+    """The model's columns from the full feature matrix (missing where it lacks one)."""
+    index = {name: j for j, name in enumerate(names)}
+    X = np.full((X_all.shape[0], len(loaded.features)), np.nan)
+    for k, name in enumerate(loaded.features):
+        if name in index:
+            X[:, k] = X_all[:, index[name]]
+    return X
 
 
 def prediction_history(

@@ -100,6 +100,12 @@ def account_panel(
     if not history:
         return panel
     latest = history[0]
+    if not latest.factors:
+        # A portfolio run explains low-risk accounts when they are first looked at.
+        try:
+            churn_service.explain_later(db, latest)
+        except churn_service.ModelUnusable as exc:
+            panel["error"] = panel["error"] or exc.detail
     model = churn_service.model_by_id(db, latest.model_id)
     panel.update(
         prediction=latest,
