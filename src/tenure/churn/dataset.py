@@ -105,6 +105,14 @@ def build_dataset(
         ((a, k, at) for a, k, _, _, at in changes), marked, until=until, grace=grace
     )
 
+    ordered = sorted(snapshots)
+    history = (
+        health_service.baseline_history(
+            session, first=ordered[0] - BEFORE, last=ordered[-1] - BEFORE
+        )
+        if ordered
+        else None
+    )
     blocks: list[npt.NDArray[np.float64]] = []
     ys: list[npt.NDArray[np.int64]] = []
     ids: list[uuid.UUID] = []
@@ -123,6 +131,7 @@ def build_dataset(
             features=feature_list,
             changes=before,
             later=after,
+            history=history,
             plans=plans,
             categories=categories,
         )
@@ -163,6 +172,7 @@ def snapshot_features(
     account_ids: Sequence[uuid.UUID] | None = None,
     baseline: Baseline | None = None,
     later: Sequence[tuple[uuid.UUID, str, int, int, datetime]] = (),
+    history: health_service.BaselineHistory | None = None,
 ) -> tuple[npt.NDArray[np.float64], list[uuid.UUID]]:
     """The feature matrix (catalogue order) of the accounts alive and not churned at
     `as_of` (or of those of `account_ids`), with their ids; `changes` are the subscription
@@ -170,7 +180,7 @@ def snapshot_features(
     if baseline is None:
         # Learned at the snapshot from the history before it, never stored.
         baseline = health_service.learn_baseline(
-            session, as_of=as_of, catalogue=catalogue, store=False
+            session, as_of=as_of, catalogue=catalogue, store=False, history=history
         )
     scored = health_service.compute(
         session,

@@ -7,7 +7,7 @@ import uuid
 from bisect import bisect_right
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -179,35 +179,72 @@ def baseline_for(
 BASELINE_SAMPLE = 6000
 
 
-def learn_baseline(
-    session: Session, *, as_of: datetime, catalogue: MetricCatalogue, store: bool = True
-) -> Baseline:
-    """Learn the baseline from the history before `as_of` (a sample of up to 6,000 accounts:
-    medians need no more) and keep it."""
-    first = baseline_mod._month_starts(as_of.date(), baseline_mod.HISTORY_MONTHS)[0]
-    lifetimes = accounts_service.lifetimes(session)
+@dataclass
+class BaselineHistory:
+    """What learning the baseline reads, read once for many `as_of` (training snapshots):
+    the sample's lifetimes, their monthly activity and churns over a span of months."""
+
+    lifetimes: list[tuple[uuid.UUID, str | None, str, datetime, datetime | None]]
+    monthly: list[tuple[uuid.UUID, str, int, int]]
+    churns: list[tuple[uuid.UUID, datetime]]
+    data_since: date | None
+
+
+def _baseline_sample(
+    session: Session,
+) -> list[tuple[uuid.UUID, str | None, str, datetime, datetime | None]]:
     # Ids are random: the first ones in id order are a uniform, reproducible sample.
-    lifetimes = sorted(lifetimes, key=lambda row: row[0].hex)[:BASELINE_SAMPLE]
+    lifetimes = accounts_service.lifetimes(session)
+    return sorted(lifetimes, key=lambda row: row[0].hex)[:BASELINE_SAMPLE]
+
+
+def baseline_history(session: Session, *, first: datetime, last: datetime) -> BaselineHistory:
+    """Read once what learn_baseline needs for every `as_of` from `first` to `last`."""
+    since = baseline_mod._month_starts(first.date(), baseline_mod.HISTORY_MONTHS)[0]
+    lifetimes = _baseline_sample(session)
     sample = [row[0] for row in lifetimes]
-    monthly = ingest_service.monthly_activity(
-        session, since=first, until=as_of.date().replace(day=1), account_ids=sample
-    )
     sampled = set(sample)
+    monthly = ingest_service.monthly_activity(
+        session, since=since, until=last.date().replace(day=1), account_ids=sample
+    )
     churns = [
         (account_id, at)
         for account_id, kind, _, _, at in accounts_service.subscription_changes_between(
             session,
-            since=datetime.combine(first, datetime.min.time(), tzinfo=as_of.tzinfo),
-            until=as_of,
+            since=datetime.combine(since, datetime.min.time(), tzinfo=first.tzinfo),
+            until=last,
         )
         if kind == "churn" and account_id in sampled
     ]
+    return BaselineHistory(lifetimes, monthly, churns, ingest_service.first_usage_day(session))
+
+
+def learn_baseline(
+    session: Session,
+    *,
+    as_of: datetime,
+    catalogue: MetricCatalogue,
+    store: bool = True,
+    history: BaselineHistory | None = None,
+) -> Baseline:
+    """Learn the baseline from the history before `as_of` (a sample of up to 6,000 accounts:
+    medians need no more) and keep it. `history` (from baseline_history over a span that
+    covers `as_of`) saves the reads."""
+    first = baseline_mod._month_starts(as_of.date(), baseline_mod.HISTORY_MONTHS)[0]
+    start = datetime.combine(first, datetime.min.time(), tzinfo=as_of.tzinfo)
+    until = as_of.date().replace(day=1)
+    if history is None:
+        history = baseline_history(session, first=as_of, last=as_of)
+    # The same rows the reads of this as_of alone return: whole months in [first, until).
+    low, high = first.isoformat()[:7], until.isoformat()[:7]
+    monthly = [row for row in history.monthly if low <= row[1] < high]
+    churns = [(a, at) for a, at in history.churns if start <= at < as_of]
     learned = baseline_mod.learn(
-        lifetimes,
+        history.lifetimes,
         monthly,
         churns,
         as_of=as_of,
-        data_since=ingest_service.first_usage_day(session),
+        data_since=history.data_since,
     )
     if store:
         repo.store_baseline(session, learned)
