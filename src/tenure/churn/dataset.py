@@ -21,6 +21,7 @@ from tenure.health.engine import FLAT
 from tenure.ingest import service as ingest_service
 from tenure.ingest.catalogue import MetricCatalogue, load_catalogue
 from tenure.kit.money import DEFAULT_FX
+from tenure.support import service as support_service
 
 # Features are computed as of the instant before the snapshot: usage is kept per day, and
 # the day of a midnight snapshot is after it.
@@ -217,6 +218,8 @@ def snapshot_features(
     cols.update(usage)
     cols.update(F.derived(usage, frame.expected["active_days"]))
 
+    cols.update(_tickets(session, as_of=as_of, index=index, n=n_all, account_ids=account_ids))
+
     v = frame.values
     for name in (
         "activity_trend",
@@ -251,6 +254,40 @@ def snapshot_features(
             [float(c[key]["score"]) if key in c else np.nan for c in scored.components]
         )
     return F.matrix(cols, features, n_all)[keep], ids
+
+
+TICKET_TYPES = {
+    "cancellation_request": "cancellation_requests_90",
+    "complaint": "complaints_90",
+    "bug": "bugs_90",
+}
+
+
+def _tickets(
+    session: Session,
+    *,
+    as_of: datetime,
+    index: dict[uuid.UUID, int],
+    n: int,
+    account_ids: Sequence[uuid.UUID] | None,
+) -> dict[str, F.Floats]:
+    """Support interactions opened in the 30 and 90 days before the snapshot, by kind."""
+    names = ["tickets_30", "tickets_90", "negative_tickets_90", *TICKET_TYPES.values()]
+    out = {name: np.zeros(n) for name in names}
+    for days in (30, 90):
+        rows = support_service.ticket_counts(
+            session, since=as_of - timedelta(days=days), until=as_of, account_ids=account_ids
+        )
+        for account_id, kind, count, negative in rows:
+            i = index.get(account_id)
+            if i is None:
+                continue
+            out[f"tickets_{days}"][i] += count
+            if days == 90:
+                out["negative_tickets_90"][i] += negative
+                if kind in TICKET_TYPES:
+                    out[TICKET_TYPES[kind]][i] += count
+    return out
 
 
 def _mrr_at(

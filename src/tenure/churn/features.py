@@ -82,6 +82,14 @@ FEATURES: list[Feature] = [
     Feature("aging_tickets", "Open tickets older than 10 days", "snapshot"),
     Feature("escalated_tickets", "Open escalated tickets", "snapshot"),
     Feature("support_sentiment", "Mean sentiment of support interactions", "90d"),
+    Feature("tickets_30", "Support interactions opened in the last 30 days", "30d"),
+    Feature("tickets_90", "Support interactions opened in the last 90 days", "90d"),
+    Feature(
+        "negative_tickets_90", "Interactions of the last 90 days with negative sentiment", "90d"
+    ),
+    Feature("cancellation_requests_90", "Cancellation requests in the last 90 days", "90d"),
+    Feature("complaints_90", "Complaints in the last 90 days", "90d"),
+    Feature("bugs_90", "Bug reports in the last 90 days", "90d"),
     Feature("nps", "NPS answers of the last year, weighted with a 90-day half-life", "365d"),
     Feature("csat", "CSAT answers of the last year, weighted with a 90-day half-life", "365d"),
     Feature("latest_nps", "The latest NPS answer of the last year", "365d"),

@@ -206,3 +206,33 @@ def survey_columns(
 
 
 EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+def ticket_counts(
+    session: Session,
+    *,
+    since: datetime,
+    until: datetime,
+    negative_below: float,
+    account_ids: Collection[uuid.UUID] | None = None,
+) -> list[tuple[uuid.UUID, str, int, int]]:
+    """(account, type, tickets, of which negative) opened in [since, until)."""
+    negative = func.sum(case((SupportInteraction.sentiment < negative_below, 1), else_=0))
+    query = (
+        select(
+            SupportInteraction.account_id,
+            SupportInteraction.type,
+            func.count(),
+            negative,
+        )
+        .where(SupportInteraction.opened_at >= since, SupportInteraction.opened_at < until)
+        .group_by(SupportInteraction.account_id, SupportInteraction.type)
+    )
+    if account_ids is not None:
+        ids = list(account_ids)
+        out: list[tuple[uuid.UUID, str, int, int]] = []
+        for start in range(0, len(ids), 5000):
+            chunk = query.where(SupportInteraction.account_id.in_(ids[start : start + 5000]))
+            out.extend((r[0], r[1], int(r[2]), int(r[3] or 0)) for r in session.execute(chunk))
+        return out
+    return [(r[0], r[1], int(r[2]), int(r[3] or 0)) for r in session.execute(query)]

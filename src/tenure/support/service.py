@@ -533,3 +533,22 @@ def survey_columns(
 ) -> SurveyColumns:
     """Survey answers in [since, until), oldest first, as columns (NPS/CSAT signals)."""
     return repo.survey_columns(session, since=since, until=until, account_ids=account_ids)
+
+
+def ticket_counts(
+    session: Session,
+    *,
+    since: datetime,
+    until: datetime,
+    negative_below: float = -0.3,
+    account_ids: Collection[uuid.UUID] | None = None,
+) -> list[tuple[uuid.UUID, str, int, int]]:
+    """(account, type, tickets, of which with sentiment below `negative_below`) opened in
+    [since, until): churn features."""
+    return repo.ticket_counts(
+        session,
+        since=since,
+        until=until,
+        negative_below=negative_below,
+        account_ids=account_ids,
+    )
