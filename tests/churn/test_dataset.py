@@ -302,3 +302,23 @@ def test_simulated_future_changes_no_feature(engine: Engine, db: Session) -> Non
     # June's churns were all in the future that was taken away; May's month remains.
     june = np.array([s == snapshot for s in cut.snapshots])
     assert full.y[june].sum() > 0 and cut.y[june].sum() == 0
+
+
+def test_mrr_at_a_snapshot_is_in_the_reporting_currency_after_a_churn(db: Session) -> None:
+    """A churned account pays nothing now: its MRR at an earlier snapshot is still the
+    amount it paid then, converted at its currency's rate (not counted in its own cents)."""
+    from tenure.kit.money import DEFAULT_FX
+
+    peso = make_account(db, now=SIGNUP, signup_at=SIGNUP, currency="ARS", mrr_cents=0)
+    quiet = make_account(db, now=SIGNUP, signup_at=SIGNUP, currency="ARS", mrr_cents=0)
+    db.flush()
+    change(db, peso, "new", 0, 4_500_000, SIGNUP)
+    change(db, peso, "churn", 4_500_000, 0, SNAPSHOT + 10 * DAY)
+    # No change before the snapshot: it paid what its first later change started from.
+    change(db, quiet, "churn", 3_000_000, 0, SNAPSHOT + 20 * DAY)
+    db.commit()
+    ds = build_dataset(db, snapshots=[SNAPSHOT], until=UNTIL)
+    mrr = {a: ds.X[i, ds.features.index("mrr")] for i, a in enumerate(ds.account_ids)}
+    assert mrr[peso.id] == DEFAULT_FX.to_base(4_500_000, "ARS") / 100
+    assert mrr[quiet.id] == DEFAULT_FX.to_base(3_000_000, "ARS") / 100
+    assert 0 < mrr[peso.id] < 45_000 / 10  # far below the peso amount read as dollars
