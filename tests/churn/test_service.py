@@ -265,3 +265,14 @@ def test_portfolio_explains_low_risk_accounts_when_read(
     alone = service.predict_account(db, account_id, now=NOW)
     assert alone.probability == pytest.approx(kept.probability, abs=1e-6)
     assert alone.factors == read
+
+
+def test_portfolio_all_at_low_risk(db: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large portfolio where nobody reaches the medium band explains nobody in the run."""
+    monkeypatch.setattr(service, "SMALL_BATCH", 0)
+    result = service.predict(db, now=NOW, edges=(0.999, 0.9995, 0.9999))
+    assert result.accounts > 0
+    rows = list(db.scalars(select(ChurnPrediction)))
+    assert {r.risk_level for r in rows} == {"low"} and all(r.factors == [] for r in rows)
+    row = service.latest_prediction(db, rows[0].account_id)
+    assert row is not None and row.factors

@@ -463,9 +463,14 @@ def predict(
     # SHAP contributions cost ~100 times the score: a portfolio run explains the accounts
     # at medium risk or above now, the others when their prediction is first read.
     explained = np.ones(len(ids), dtype=np.bool_) if small else p >= edges[0]
-    contributions = np.asarray(
-        loaded.booster.predict(X[explained], pred_contrib=True, num_threads=threads),
-        dtype=np.float64,
+    # (LightGBM cannot predict zero rows: a portfolio all at low risk explains nobody now.)
+    contributions = (
+        np.asarray(
+            loaded.booster.predict(X[explained], pred_contrib=True, num_threads=threads),
+            dtype=np.float64,
+        )
+        if explained.any()
+        else np.empty((0, X.shape[1] + 1))
     )
     mrr = np.nan_to_num(X_all[:, names.index("mrr")]) * 100.0
     level = bands(p, edges)
