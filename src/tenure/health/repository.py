@@ -68,19 +68,43 @@ def baseline(session: Session, *, on_or_before: date, since: date) -> Baseline |
     if learned_on is None:
         return None
     b = SeasonalBaseline
-    # Plain rows, not ORM objects: read on every rescore, one account's included.
+    # Read on every rescore and prediction, one account's included: a baseline whose rows
+    # are the same as last time (same database, day, count and sums) is reused, not rebuilt
+    # (~860 figures: 3 ms of a one-account call).
+    stamp = session.execute(
+        select(func.count(), func.sum(b.expected), func.sum(b.accounts)).where(
+            b.learned_on == learned_on
+        )
+    ).one()
+    key = (
+        session.get_bind().engine.url.render_as_string(hide_password=True),
+        learned_on,
+        int(stamp[0] or 0),
+        float(stamp[1] or 0.0),
+        int(stamp[2] or 0),
+    )
+    cached = _BASELINES.get(key)
+    if cached is not None:
+        return cached
     rows = session.execute(
         select(b.category, b.hemisphere, b.month, b.signal, b.expected, b.accounts, b.source).where(
             b.learned_on == learned_on
         )
     )
-    return Baseline(
+    learned = Baseline(
         learned_on,
         {
             (category, hemisphere, month, signal): Figure(expected, accounts, source)
             for category, hemisphere, month, signal, expected, accounts, source in rows
         },
     )
+    if len(_BASELINES) >= 16:
+        _BASELINES.clear()
+    _BASELINES[key] = learned
+    return learned
+
+
+_BASELINES: dict[tuple[str, date, int, float, int], Baseline] = {}
 
 
 def store_baseline(session: Session, learned: Baseline) -> None:
