@@ -292,9 +292,11 @@ def currencies(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, st
 
 def set_churn(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """rows: {"id", "churn_probability", "churn_risk", "churn_mrr_at_risk_cents",
-    "churn_as_of"} (bulk update by key)."""
-    if rows:
-        session.execute(update(Account), list(rows))
+    "churn_as_of"}: an UPDATE by key for every row through the driver-level bulk path."""
+    if not rows:
+        return
+    names = ("id", "churn_probability", "churn_risk", "churn_mrr_at_risk_cents", "churn_as_of")
+    update_by_key(session, Account, {n: [r[n] for r in rows] for n in names}, "id")
 
 
 def churn_as_of(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Any]:

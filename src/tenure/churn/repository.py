@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, tuple_, update
+from sqlalchemy import delete, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from tenure.churn.models import ChurnModel, ChurnPrediction
+from tenure.kit.bulk import bulk_insert
 
 CHUNK = 5000
 
@@ -59,8 +60,9 @@ def replace_predictions(
                 ChurnPrediction.account_id.in_(ids[start : start + CHUNK]),
             )
         )
-    for start in range(0, len(rows), CHUNK):
-        session.execute(insert(ChurnPrediction), list(rows[start : start + CHUNK]))
+    if rows:
+        # Driver-level (executemany; COPY on PostgreSQL): no ORM bookkeeping per row.
+        bulk_insert(session, ChurnPrediction, {name: [r[name] for r in rows] for name in rows[0]})
 
 
 def latest_prediction(session: Session, account_id: uuid.UUID) -> ChurnPrediction | None:
