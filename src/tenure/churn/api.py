@@ -11,7 +11,6 @@ from fastapi import APIRouter, Path, Query
 
 from tenure.accounts import service as accounts_service
 from tenure.auth.dependencies import Admin, Reader, Writer
-from tenure.churn import features as F
 from tenure.churn import service
 from tenure.churn.models import ChurnModel, ChurnPrediction
 from tenure.churn.schemas import (
@@ -27,7 +26,6 @@ from tenure.churn.schemas import (
     PredictionRead,
 )
 from tenure.deps import DB, State
-from tenure.health import service as health_service
 from tenure.ingest.catalogue import load_catalogue
 from tenure.kit.errors import NotFound
 
@@ -252,6 +250,7 @@ def get_drift(db: DB, _: Reader) -> DriftRead:
     summary="The feature catalogue: name, meaning, window",
 )
 def list_features(db: DB, _: Reader) -> list[FeatureRead]:
-    components = [c.key for card in health_service.active_cards(db) for c in card.config.components]
-    seen = list(dict.fromkeys(components))
-    return [FeatureRead(name=f.name, meaning=f.meaning, window=f.window) for f in F.catalogue(seen)]
+    return [
+        FeatureRead(name=f.name, meaning=f.meaning, window=f.window)
+        for f in service.feature_catalogue(db)
+    ]

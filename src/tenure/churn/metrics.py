@@ -98,3 +98,23 @@ def calibration_table(y: Array, p: Array, bins: int = 10) -> list[tuple[int, flo
         if count:
             out.append((k, float(ps[mask].mean()), float(yt[mask].mean()), count))
     return out
+
+
+# The report's layout, shared by the terminal and the dashboard: the models side by side
+# (keys of `metrics`) and the figures of `training.evaluate`, in order.
+REPORT_MODELS = (  # key, label, short label (terminal columns)
+    ("lightgbm", "LightGBM", "LightGBM"),
+    ("logistic_regression", "Logistic regression", "Logistic reg."),
+    ("health_score", "Health score alone", "Health score"),
+)
+REPORT_ROWS = (
+    ("roc_auc", "ROC AUC"),
+    ("pr_auc", "PR AUC"),
+    ("precision", "Precision at the threshold"),
+    ("recall", "Recall at the threshold"),
+    ("flagged", "Flagged at the threshold"),
+    ("lift_top_decile", "Lift, top decile"),
+    ("brier", "Brier score"),
+    ("examples", "Examples"),
+    ("churns", "Churns"),
+)

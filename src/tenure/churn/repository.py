@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, tuple_, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from tenure.churn.models import ChurnModel, ChurnPrediction
@@ -128,21 +128,3 @@ def counts_by_model(session: Session) -> dict[uuid.UUID, tuple[int, int]]:
         ).group_by(ChurnPrediction.model_id)
     )
     return {r[0]: (int(r[1] or 0), int(r[2] or 0)) for r in rows}
-
-
-def predictions_at(
-    session: Session, keys: Sequence[tuple[uuid.UUID, datetime]]
-) -> dict[tuple[uuid.UUID, datetime], float]:
-    out: dict[tuple[uuid.UUID, datetime], float] = {}
-    for start in range(0, len(keys), 500):
-        rows = session.execute(
-            select(
-                ChurnPrediction.account_id, ChurnPrediction.as_of, ChurnPrediction.probability
-            ).where(
-                tuple_(ChurnPrediction.account_id, ChurnPrediction.as_of).in_(
-                    keys[start : start + 500]
-                )
-            )
-        )
-        out.update({(r[0], r[1]): float(r[2]) for r in rows})
-    return out

@@ -25,6 +25,7 @@ from tenure.churn import features as F
 from tenure.churn import repository as repo
 from tenure.churn.dataset import (
     BEFORE,
+    Dataset,
     build_dataset,
     component_keys,
     data_end,
@@ -331,7 +332,7 @@ def _decide(
     model: ChurnModel,
     current: ChurnModel | None,
     trained: training.Trained,
-    ds: Any,
+    ds: Dataset,
     promote: Promote,
 ) -> tuple[bool, str, dict[str, Any] | None]:
     if promote == "never":
@@ -402,6 +403,12 @@ def align(
 
 
 # Prediction.
+
+
+def feature_catalogue(session: Session) -> list[F.Feature]:
+    """The features a model trained now would use (the health components of the scorecards
+    in use included)."""
+    return F.catalogue(component_keys(health_service.active_cards(session)))
 
 
 def bands(p: npt.NDArray[np.float64], edges: Sequence[float] = DEFAULT_BANDS) -> list[str]:

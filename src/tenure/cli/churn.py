@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from tenure.accounts import service as accounts_service
+from tenure.churn.metrics import REPORT_MODELS, REPORT_ROWS
 from tenure.churn.models import ChurnModel
 from tenure.cli.common import cli_errors, console, fail, load_settings, ready_engine, unit_of_work
 from tenure.clock import SystemClock
@@ -34,22 +35,8 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-MODELS = (
-    ("lightgbm", "LightGBM"),
-    ("logistic_regression", "Logistic reg."),
-    ("health_score", "Health score"),
-)
-ROWS = (
-    ("roc_auc", "ROC AUC"),
-    ("pr_auc", "PR AUC"),
-    ("precision", "Precision @ threshold"),
-    ("recall", "Recall @ threshold"),
-    ("flagged", "Flagged @ threshold"),
-    ("lift_top_decile", "Lift, top decile"),
-    ("brier", "Brier score"),
-    ("examples", "Examples"),
-    ("churns", "Churns"),
-)
+MODELS = [(key, short) for key, _, short in REPORT_MODELS]
+ROWS = REPORT_ROWS
 
 
 def _fmt(value: Any) -> str:

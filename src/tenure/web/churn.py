@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from tenure.accounts import service as accounts_service
 from tenure.auth import service as auth_service
 from tenure.churn import service as churn_service
+from tenure.churn.metrics import REPORT_MODELS, REPORT_ROWS
 from tenure.churn.models import ChurnModel
 from tenure.deps import DB, State
 from tenure.health import service as health_service
@@ -22,28 +23,21 @@ from tenure.ingest.catalogue import load_catalogue
 from tenure.kit.actor import Actor
 from tenure.kit.errors import Conflict, Forbidden, InvalidInput
 from tenure.web.churn_panels import LOOKS, account_panel, percent
-from tenure.web.routes import PageActor, _account_page, _band_styles, check_csrf, render
+from tenure.web.routes import (
+    PageActor,
+    _account_page,
+    _band_styles,
+    _require_writer,
+    check_csrf,
+    render,
+)
 
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 50
 TOP_FEATURES = 10
-MODELS = (
-    ("lightgbm", "LightGBM"),
-    ("logistic_regression", "Logistic regression"),
-    ("health_score", "Health score alone"),
-)
-ROWS = (
-    ("roc_auc", "ROC AUC"),
-    ("pr_auc", "PR AUC"),
-    ("precision", "Precision at the threshold"),
-    ("recall", "Recall at the threshold"),
-    ("flagged", "Flagged at the threshold"),
-    ("lift_top_decile", "Lift, top decile"),
-    ("brier", "Brier score"),
-    ("examples", "Examples"),
-    ("churns", "Churns"),
-)
+MODELS = [(key, label) for key, label, _ in REPORT_MODELS]
+ROWS = REPORT_ROWS
 SPLITS = (("train", "Training"), ("calibration", "Calibration"), ("validation", "Validation"))
 # Messages after a POST-redirect-GET: the query names one of these, never free text.
 MODEL_NOTICES = {"activated": "Activated: predictions use this model from now on."}
@@ -311,8 +305,7 @@ def account_predict(
 ) -> Response:
     """Predict this account now; htmx swaps the panel, a plain form post comes back to the page."""
     check_csrf(request, state, csrf)
-    if not actor.has_scope("write"):
-        raise Forbidden("viewers cannot predict churn")
+    _require_writer(actor, "predict churn")
     account = accounts_service.get_account(db, account_id)
     settings = state.settings
     now = state.clock.now()
