@@ -290,6 +290,20 @@ def currencies(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, st
     return out
 
 
+def trait_values(session: Session, name: str, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+    value = Account.traits[name].as_string()
+    query = select(Account.id, value).where(value.is_not(None))
+    if len(ids) > 5000:
+        # Most of the book: one pass over the table beats many IN-lists.
+        wanted = set(ids)
+        return {row[0]: row[1] for row in session.execute(query) if row[0] in wanted}
+    out: dict[uuid.UUID, str] = {}
+    for start in range(0, len(ids), 5000):
+        rows = session.execute(query.where(Account.id.in_(ids[start : start + 5000])))
+        out.update({row[0]: row[1] for row in rows})
+    return out
+
+
 def set_churn(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """rows: {"id", "churn_probability", "churn_risk", "churn_mrr_at_risk_cents",
     "churn_as_of"}: an UPDATE by key for every row through the driver-level bulk path."""

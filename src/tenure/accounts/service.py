@@ -478,6 +478,12 @@ def currencies(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, st
     return repo.currencies(session, ids)
 
 
+def trait_values(session: Session, name: str, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The text value of one account trait (`group` traits, CSV import) for each of the
+    accounts that has it."""
+    return repo.trait_values(session, name, ids)
+
+
 def set_churn(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """Store the latest churn prediction on accounts: rows of id, churn_probability,
     churn_risk, churn_mrr_at_risk_cents, churn_as_of."""

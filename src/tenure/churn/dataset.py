@@ -20,6 +20,7 @@ from tenure.health.baseline import Baseline
 from tenure.health.engine import FLAT
 from tenure.ingest import service as ingest_service
 from tenure.ingest.catalogue import MetricCatalogue, load_catalogue
+from tenure.kit.keys import key_of
 from tenure.kit.money import DEFAULT_FX
 from tenure.support import service as support_service
 
@@ -114,6 +115,7 @@ def build_dataset(
         if ordered
         else None
     )
+    firsts = load_firsts(session, catalogue)
     blocks: list[npt.NDArray[np.float64]] = []
     ys: list[npt.NDArray[np.int64]] = []
     ids: list[uuid.UUID] = []
@@ -133,6 +135,7 @@ def build_dataset(
             changes=before,
             later=after,
             history=history,
+            firsts=firsts,
             plans=plans,
             categories=categories,
         )
@@ -174,6 +177,7 @@ def snapshot_features(
     baseline: Baseline | None = None,
     later: Sequence[tuple[uuid.UUID, str, int, int, datetime]] = (),
     history: health_service.BaselineHistory | None = None,
+    firsts: Firsts | None = None,
 ) -> tuple[npt.NDArray[np.float64], list[uuid.UUID]]:
     """The feature matrix (catalogue order) of the accounts alive and not churned at
     `as_of` (or of those of `account_ids`), with their ids; `changes` are the subscription
@@ -244,9 +248,20 @@ def snapshot_features(
     today = float(as_of.astimezone(UTC).date().toordinal())
     cols["latest_nps_age"] = today - frame.extras["latest_nps_day"]
     cols["tenure_days"] = info.tenure_days
+    cols.update(
+        _adoption(
+            session,
+            now=_ordinal(as_of),
+            tenure=info.tenure_days,
+            ids=frame.account_ids,
+            catalogue=catalogue,
+            firsts=firsts,
+        )
+    )
     cols["plan"] = plans.encode(info.plans)
     cols["category"] = categories.encode(info.categories)
     cols["mrr"] = _mrr_at(session, as_of, frame.account_ids, changes, later) / 100.0
+    cols.update(_renewal(session, as_of, frame.account_ids, changes))
 
     cols["health_score"] = np.asarray(scored.score, dtype=np.float64)
     for key in components:
@@ -288,6 +303,82 @@ def _tickets(
                 if kind in TICKET_TYPES:
                     out[TICKET_TYPES[kind]][i] += count
     return out
+
+
+def _ordinal(at: datetime) -> float:
+    """The UTC day ordinal of an instant, with the time of day as a fraction."""
+    utc = at.astimezone(UTC)
+    midnight = datetime.combine(utc.date(), time.min, tzinfo=UTC)
+    return utc.date().toordinal() + (utc - midnight).total_seconds() / 86400.0
+
+
+@dataclass
+class Firsts:
+    """When each account first used each key feature (day ordinals by account id as
+    text), and the first day of any usage: read once for all the snapshots of a dataset."""
+
+    by_account: dict[str, dict[str, float]]
+    data_start: float
+
+
+def load_firsts(
+    session: Session, catalogue: MetricCatalogue, account_ids: Sequence[uuid.UUID] | None = None
+) -> Firsts:
+    metrics = {e: f.name for f in catalogue.key_features for e in f.events}
+    out: dict[str, dict[str, float]] = {}
+    for key, feature, day in ingest_service.first_days(
+        session, metrics=metrics, account_ids=account_ids
+    ):
+        first = day if isinstance(day, date) else date.fromisoformat(str(day))
+        out.setdefault(key, {})[feature] = float(first.toordinal())
+    start = ingest_service.first_usage_day(session)
+    return Firsts(out, float(start.toordinal()) if start else float("inf"))
+
+
+def _adoption(
+    session: Session,
+    *,
+    now: float,
+    tenure: F.Floats,
+    ids: Sequence[uuid.UUID],
+    catalogue: MetricCatalogue,
+    firsts: Firsts | None,
+) -> dict[str, F.Floats]:
+    if firsts is None:
+        firsts = load_firsts(session, catalogue, ids)
+    names = [f.name for f in catalogue.key_features]
+    key = key_of(session)
+    days = np.full((len(ids), len(names)), np.nan)
+    for i, account_id in enumerate(ids):
+        seen = firsts.by_account.get(key(account_id))
+        if seen:
+            days[i] = [seen.get(name, np.nan) for name in names]
+    # The signup day, from the tenure (fractional days) at the instant of the snapshot.
+    signup = np.floor(now - tenure)
+    today = float(np.floor(now))
+    return F.adoption(days, signup, today=today, data_start=firsts.data_start, n_key=len(names))
+
+
+def _renewal(
+    session: Session,
+    as_of: datetime,
+    ids: Sequence[uuid.UUID],
+    changes: Sequence[tuple[uuid.UUID, str, int, int, datetime]],
+) -> dict[str, F.Floats]:
+    """Billing interval and days to the end of the paid term at the snapshot. The term runs
+    from the latest `new` or `reactivation` change before it; the interval is the account's
+    `billing_interval` trait (its current value: intervals rarely change)."""
+    started: dict[uuid.UUID, datetime] = {}
+    for a, kind, _, _, at in changes:  # oldest first
+        if kind in ("new", "reactivation"):
+            started[a] = at
+    intervals = accounts_service.trait_values(session, "billing_interval", ids)
+    annual = np.array([F.annual_flag(intervals.get(a)) for a in ids], dtype=np.float64)
+    elapsed = np.array(
+        [(as_of - started[a]).total_seconds() / 86400.0 if a in started else np.nan for a in ids],
+        dtype=np.float64,
+    )
+    return {"annual_billing": annual, "days_to_renewal": F.days_to_renewal(elapsed, annual)}
 
 
 def _mrr_at(

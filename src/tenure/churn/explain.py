@@ -38,6 +38,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "tenure_days": ("Days as a customer", _DAYS),
     "mrr": ("MRR", _MONEY),
     "mrr_change_90": ("MRR change over 90 days", _PCT),
+    "annual_billing": ("Billed yearly", _COUNT),
+    "days_to_renewal": ("Days until the renewal", _DAYS),
     "failed_payments_90": ("Failed payments in 90 days", _COUNT),
     "downgrades_90": ("Downgrades in 90 days", _COUNT),
     "open_tickets": ("Open support tickets", _COUNT),
@@ -67,6 +69,8 @@ MISSING: dict[str, str] = {
     "health_score": "No health score",
     "plan": "No plan recorded",
     "category": "No category recorded",
+    "annual_billing": "No billing interval recorded",
+    "days_to_renewal": "No paid term started",
 }
 
 
@@ -103,6 +107,8 @@ def sentence(
     if not math.isfinite(value):
         what = MISSING.get(feature, f"{label(feature)}: unknown")
         return f"{what} ({direction} the risk)"
+    if feature == "annual_billing":
+        return f"Billed {'yearly' if value == 1.0 else 'monthly'} ({direction} the risk)"
     if feature in codes:
         names = codes[feature]
         code = int(value)

@@ -13,13 +13,14 @@ import numpy.typing as npt
 Floats = npt.NDArray[np.float64]
 
 USAGE_WINDOWS = (7, 30, 90)
+ONBOARDING_DAYS = 60
 
 
 @dataclass(frozen=True)
 class Feature:
     name: str
     meaning: str
-    window: str  # "7d", "30d", "90d", "365d", "snapshot"
+    window: str  # "7d", "30d", "90d", "365d", "snapshot", "all" (since signup), "onboarding"
 
 
 def _usage() -> list[Feature]:
@@ -70,12 +71,34 @@ FEATURES: list[Feature] = [
     Feature("feature_breadth_90", "Distinct key features used in the last 90 days", "90d"),
     Feature("days_since_seen", "Days since the last active day (capped at 365)", "365d"),
     Feature("tenure_days", "Days since signup", "snapshot"),
+    Feature(
+        "key_features_adopted",
+        "Key features used at least once since signup (each first use is an adoption milestone)",
+        "all",
+    ),
+    Feature(
+        "onboarding_progress",
+        "Share of the key features adopted within the onboarding window (the first "
+        f"{ONBOARDING_DAYS} days after signup; NaN when the signup predates the data)",
+        "onboarding",
+    ),
     Feature("plan", "Plan, as a code into the dataset's plan list (NaN: none)", "snapshot"),
     Feature(
         "category", "Category, as a code into the dataset's category list (NaN: none)", "snapshot"
     ),
     Feature("mrr", "MRR in the reporting currency (major units) after the last change", "snapshot"),
     Feature("mrr_change_90", "Relative MRR change over the last 90 days", "90d"),
+    Feature(
+        "annual_billing",
+        "1 when the account pays yearly, 0 monthly (its billing_interval trait; NaN: unknown)",
+        "snapshot",
+    ),
+    Feature(
+        "days_to_renewal",
+        "Days until the paid term ends: yearly or monthly terms from the latest start or "
+        "reactivation (monthly when the interval is unknown)",
+        "snapshot",
+    ),
     Feature("failed_payments_90", "Failed payments in the last 90 days", "90d"),
     Feature("downgrades_90", "Contractions in the last 90 days", "90d"),
     Feature("open_tickets", "Support tickets open at the snapshot", "snapshot"),
@@ -111,6 +134,42 @@ def health_feature(component: str) -> Feature:
 def catalogue(components: Sequence[str]) -> list[Feature]:
     """Every feature, the health components last (in the given order)."""
     return [*FEATURES, *(health_feature(c) for c in components)]
+
+
+YEARLY = frozenset({"annual", "annually", "yearly", "year", "12 months"})
+MONTHLY = frozenset({"monthly", "month", "1 month"})
+YEAR_DAYS = 365.0
+MONTH_DAYS = 365.25 / 12
+
+
+def annual_flag(interval: str | None) -> float:
+    """1.0 for a yearly billing interval, 0.0 for a monthly one, NaN when unknown."""
+    word = (interval or "").strip().lower()
+    if word in YEARLY:
+        return 1.0
+    if word in MONTHLY:
+        return 0.0
+    return float("nan")
+
+
+def days_to_renewal(elapsed_days: Floats, annual: Floats) -> Floats:
+    """Days until the current paid term ends, for a term begun `elapsed_days` ago (NaN:
+    none begun): yearly terms where `annual` is 1, monthly ones otherwise."""
+    term = np.where(annual == 1.0, YEAR_DAYS, MONTH_DAYS)
+    return np.asarray(term - np.mod(elapsed_days, term), dtype=np.float64)
+
+
+def adoption(
+    firsts: Floats, signup: Floats, *, today: float, data_start: float, n_key: int
+) -> dict[str, Floats]:
+    """Key features adopted by `today` and the onboarding progress, from `firsts` (n x k:
+    the day ordinal each key feature was first used, NaN: never) and the signup days."""
+    seen = np.nan_to_num(firsts, nan=np.inf)
+    adopted = (seen <= today).sum(axis=1).astype(np.float64)
+    window_end = np.minimum(signup + ONBOARDING_DAYS, today)
+    early = (seen <= window_end[:, None]).sum(axis=1) / max(n_key, 1)
+    progress = np.where(signup >= data_start, early, np.nan)
+    return {"key_features_adopted": adopted, "onboarding_progress": progress}
 
 
 @dataclass

@@ -88,6 +88,20 @@ class UsageDay(Base):
     features: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+class UsageFirst(Base):
+    """The first day each metric was seen for an account: adoption milestones (the first
+    invoice sent, the first form created) and onboarding progress read it, instead of
+    scanning all of usage_daily. Kept on every write to usage_daily."""
+
+    __tablename__ = "usage_firsts"
+
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    metric: Mapped[str] = mapped_column(String(255), primary_key=True)
+    first_day: Mapped[date]
+
+
 class ActiveDay(Base):
     """A contact was active on a (local) day: makes `$active_users` exact under resends and
     late events, without rereading events."""

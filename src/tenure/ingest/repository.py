@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from tenure.ingest.catalogue import current_catalogue, feature_bits
-from tenure.ingest.models import ActiveDay, Event, UsageDaily, UsageDay
+from tenure.ingest.models import ActiveDay, Event, UsageDaily, UsageDay, UsageFirst
 from tenure.ingest.rollup import ALL_EVENTS as ALL_EVENTS_METRIC
 from tenure.kit.bulk import add_to_counts, bulk_insert, insert_returning, merge_rows
 from tenure.kit.keys import key_text
@@ -116,6 +116,7 @@ def fold_usage_days(session: Session, rows: list[dict[str, Any]]) -> None:
         if metric in sessions_of:
             acc[1] += r["count"]
         acc[2] |= bits.get(metric, 0)
+    fold_usage_firsts(session, rows)
     if not days:
         return
     keys = sorted(days, key=lambda k: (str(k[0]), k[1]))
@@ -134,6 +135,67 @@ def fold_usage_days(session: Session, rows: list[dict[str, Any]]) -> None:
         "sessions = usage_days.sessions + excluded.sessions, "
         "features = usage_days.features | excluded.features",
     )
+
+
+def fold_usage_firsts(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Keep usage_firsts: each (account, metric)'s earliest day among `rows` and before."""
+    firsts: dict[tuple[uuid.UUID, str], date] = {}
+    for r in rows:
+        key = (r["account_id"], r["metric"])
+        seen = firsts.get(key)
+        if seen is None or r["day"] < seen:
+            firsts[key] = r["day"]
+    if not firsts:
+        return
+    keys = sorted(firsts, key=lambda k: (str(k[0]), k[1]))
+    merge_rows(
+        session,
+        UsageFirst,
+        {
+            "account_id": [k[0] for k in keys],
+            "metric": [k[1] for k in keys],
+            "first_day": [firsts[k] for k in keys],
+        },
+        ["account_id", "metric"],
+        # Only an earlier day rewrites the row: most batches touch known metrics.
+        "first_day = excluded.first_day WHERE excluded.first_day < usage_firsts.first_day",
+    )
+
+
+def rebuild_usage_firsts(session: Session) -> int:
+    """Recompute usage_firsts from usage_daily."""
+    session.execute(delete(UsageFirst))
+    select_rows = select(
+        UsageDaily.account_id, UsageDaily.metric, func.min(UsageDaily.day)
+    ).group_by(UsageDaily.account_id, UsageDaily.metric)
+    result = session.execute(
+        insert(UsageFirst).from_select(["account_id", "metric", "first_day"], select_rows)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def first_days(
+    session: Session, *, metrics: Mapping[str, str], account_ids: Sequence[uuid.UUID] | None
+) -> list[tuple[str, str, Any]]:
+    """(account id as text (`kit.keys`), group, first day: a date, or ISO text) per account
+    and group of metrics (`metrics`: metric -> group name): the group's earliest first day.
+    With more than 5,000 `account_ids` (or None) every account's rows come back."""
+    if not metrics:
+        return []
+    group = case(*[(UsageFirst.metric == m, g) for m, g in metrics.items()], else_=None)
+    query = (
+        select(key_text(UsageFirst.account_id), group, func.min(UsageFirst.first_day))
+        .where(UsageFirst.metric.in_(list(metrics)))
+        .group_by(UsageFirst.account_id, group)
+    )
+    if account_ids is None or len(account_ids) > 5000:
+        # Most of the book: one pass beats many IN-lists; the caller keeps what it needs.
+        return [tuple(r) for r in session.execute(query)]
+    out: list[tuple[str, str, Any]] = []
+    for start in range(0, len(account_ids), 5000):
+        chunk = account_ids[start : start + 5000]
+        out += [tuple(r) for r in session.execute(query.where(UsageFirst.account_id.in_(chunk)))]
+    return out
 
 
 def rebuild_usage_days(

@@ -125,6 +125,20 @@ def rebuild_usage_days(session: Session) -> int:
     )
 
 
+def rebuild_usage_firsts(session: Session) -> int:
+    """Recompute the first day of each account's metrics from usage_daily."""
+    return repo.rebuild_usage_firsts(session)
+
+
+def first_days(
+    session: Session, *, metrics: Mapping[str, str], account_ids: Sequence[uuid.UUID] | None
+) -> list[tuple[str, str, Any]]:
+    """(account id as text (`kit.keys`), group, first day: a date or ISO text) for each
+    account and group of metrics (`metrics`: metric -> group): when the account first used
+    any metric of the group. More than 5,000 (or no) `account_ids`: every account's rows."""
+    return repo.first_days(session, metrics=metrics, account_ids=account_ids)
+
+
 def first_usage_day(session: Session) -> date | None:
     """The first day any usage was recorded: history before it is unknown, not quiet."""
     return repo.first_usage_day(session)

@@ -27,6 +27,7 @@ BASE_PAYMENT = 0.00275
 BASE_SEASONAL = 0.00935
 MAX_MONTHLY_HAZARD = 0.6
 MAX_CHURNS = 6
+ANNUAL_TERM_DAYS = 365
 # How much of health is the account's lasting fit, and how fast the rest drifts.
 FIT_WEIGHT = 0.9
 DRIFT_REVERSION = 0.2
@@ -177,18 +178,27 @@ def simulate_lifecycle(
     churns: list[Churn] = []
     cursor = max(identity.signup_day, 0)
     converted_from = max(identity.trial_end_day, 0)
+    annual = identity.traits.get("billing_interval") == "annual"
+    # Day the current paid term started (the conversion, later a reactivation).
+    term_anchor = identity.trial_end_day
     while cursor < n:
         eligible_from = max(cursor, converted_from)
         hits = np.flatnonzero(u_churn[eligible_from:] < daily[eligible_from:])
         if hits.size == 0 or len(churns) == MAX_CHURNS:
             subscribed[cursor:] = True
             break
-        day = eligible_from + int(hits[0])
+        decided = eligible_from + int(hits[0])
+        # An annual subscription runs to the end of its paid term: a decision to leave
+        # taken mid-term shows as a churn at the renewal, not on the day it was taken.
+        day = _term_end(term_anchor, decided) if annual else decided
+        if day >= n:
+            subscribed[cursor:] = True
+            break
         subscribed[cursor:day] = True
-        weights = components[:, day]
+        weights = components[:, decided]
         cum = np.cumsum(weights)
         cause = catalog.CHURN_CAUSES[
-            int(np.searchsorted(cum, u_cause[day] * cum[-1], side="right"))
+            int(np.searchsorted(cum, u_cause[decided] * cum[-1], side="right"))
         ]
         draws = u_cycle[len(churns)]
         wind_days = 0
@@ -226,6 +236,7 @@ def simulate_lifecycle(
         health[after] += 0.6 * np.exp(-(days[after] - react_day) / 120.0)
         cursor = react_day
         converted_from = react_day
+        term_anchor = react_day
 
     life = Lifecycle(
         fit=fit,
@@ -244,6 +255,12 @@ def simulate_lifecycle(
     )
     _bill(identity, cal, life, billing_rng)
     return life
+
+
+def _term_end(anchor: int, day: int) -> int:
+    """The first end of an annual term begun on `anchor` that is on or after `day`."""
+    terms = max(1, -(-(day - anchor) // ANNUAL_TERM_DAYS))
+    return anchor + terms * ANNUAL_TERM_DAYS
 
 
 def _season_end_window(cal: Calendar, hemisphere: str) -> FloatArray:
