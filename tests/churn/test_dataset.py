@@ -201,6 +201,58 @@ class TestLeakage:
         assert row["tenure_days"] == pytest.approx((SNAPSHOT - SIGNUP).days)
         assert 0 <= row["health_score"] <= 100
 
+    def test_renewal_and_adoption(self, db: Session) -> None:
+        yearly = make_account(
+            db, now=SIGNUP, signup_at=SIGNUP, traits={"billing_interval": "Annual"}
+        )
+        monthly = make_account(
+            db, now=SIGNUP, signup_at=SIGNUP, traits={"billing_interval": "monthly"}
+        )
+        # Signed up after the data began: its onboarding window is known.
+        newcomer = make_account(db, now=SNAPSHOT - 100 * DAY, signup_at=SNAPSHOT - 100 * DAY)
+        db.flush()
+        change(db, yearly, "new", 0, 6500, SIGNUP)
+        change(db, monthly, "new", 0, 7900, SIGNUP)
+        change(db, newcomer, "new", 0, 7900, SNAPSHOT - 100 * DAY)
+        # A reactivation starts a new term.
+        change(db, monthly, "churn", 7900, 0, SNAPSHOT - 50 * DAY)
+        change(db, monthly, "reactivation", 0, 7900, SNAPSHOT - 40 * DAY)
+        usage(db, yearly, [SIGNUP.date() + timedelta(days=30)])
+        usage(db, yearly, [SNAPSHOT.date() - DAY])
+        usage(db, monthly, [SNAPSHOT.date() - 2 * DAY])
+        # The newcomer adopts two key features within its first 60 days, a third later,
+        # and a fourth only after the snapshot.
+        db.flush()
+        for days_in, event in ((5, 0), (50, 1), (80, 2), (101, 3)):
+            ingest_service.bulk_insert_usage(
+                db,
+                {
+                    "account_id": [newcomer.id],
+                    "day": [(SNAPSHOT - 100 * DAY).date() + timedelta(days=days_in)],
+                    "metric": [FEATURE_EVENTS[event]],
+                    "count": [1],
+                },
+            )
+        db.commit()
+        ds = build_dataset(db, snapshots=[SNAPSHOT], until=UNTIL)
+        rows = {
+            a: dict(zip(ds.features, x.tolist(), strict=True))
+            for a, x in zip(ds.account_ids, ds.X, strict=True)
+        }
+        y, m, new = rows[yearly.id], rows[monthly.id], rows[newcomer.id]
+        assert (y["annual_billing"], m["annual_billing"]) == (1.0, 0.0)
+        assert np.isnan(new["annual_billing"])  # no billing_interval trait
+        # 2025-03-01 + 365 days = 2026-03-01, a month before the snapshot: the second
+        # term ends 334 days after it (the instant before the snapshot is ~1 day earlier).
+        assert y["days_to_renewal"] == pytest.approx(365 - (SNAPSHOT - SIGNUP).days + 365, abs=0.01)
+        # Reactivated 40 days before: the second monthly term ends ~20.9 days after.
+        assert m["days_to_renewal"] == pytest.approx(2 * F.MONTH_DAYS - 40, abs=0.01)
+        assert y["key_features_adopted"] == 2 and m["key_features_adopted"] == 2
+        assert new["key_features_adopted"] == 3
+        # Onboarding progress is only known for signups after the data began.
+        assert np.isnan(y["onboarding_progress"]) and np.isnan(m["onboarding_progress"])
+        assert new["onboarding_progress"] == pytest.approx(2 / len(CATALOGUE.key_features))
+
 
 class TestRowsAndLabels:
     def test_churned_accounts_leave_and_labels_mature(self, db: Session) -> None:
@@ -290,6 +342,7 @@ def test_simulated_future_changes_no_feature(engine: Engine, db: Session) -> Non
     )
     for model in (UsageDaily, UsageDay, ActiveDay):
         db.execute(delete(model).where(model.day >= day))
+    ingest_service.rebuild_usage_firsts(db)
     db.execute(
         update(Account)
         .where(Account.churned_at >= snapshot)

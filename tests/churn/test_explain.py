@@ -47,3 +47,23 @@ def test_health_components_and_unknown_codes() -> None:
     assert explain.label("health_engagement") == "Health component 'engagement'"
     text = explain.sentence("plan", 7.0, 0.2, median=None, codes=CODES)
     assert text == "Plan 'another value' raises the risk"
+
+
+def test_billing_interval_and_renewal_read_as_words() -> None:
+    codes: dict[str, list[str]] = {}
+    assert (
+        explain.sentence("annual_billing", 1.0, 0.3, median=0.0, codes=codes)
+        == "Billed yearly (raises the risk)"
+    )
+    assert (
+        explain.sentence("annual_billing", 0.0, -0.1, median=0.0, codes=codes)
+        == "Billed monthly (lowers the risk)"
+    )
+    assert (
+        explain.sentence("days_to_renewal", 12.4, 0.8, median=15.0, codes=codes)
+        == "Days until the renewal: 12, below the usual 15 (raises the risk)"
+    )
+    assert (
+        explain.sentence("onboarding_progress", float("nan"), 0.1, median=0.5, codes=codes)
+        == "Onboarding progress unknown: signed up before the data began (raises the risk)"
+    )

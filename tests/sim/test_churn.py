@@ -200,3 +200,33 @@ class TestTreatment:
         full = dataclasses.replace(self.BASE, treatment_effect=1.0, treated=everyone)
         assert 0.3 * untreated < sum(map(len, self._churns(half))) < 0.75 * untreated
         assert sum(map(len, self._churns(full))) == 0
+
+
+def test_annual_payers_leave_at_the_end_of_a_paid_term(bundles: list[AccountBundle]) -> None:
+    """A yearly subscription runs to the end of its term: an annual payer's churn falls on
+    an anniversary of its start (the conversion, or the latest reactivation)."""
+
+    def offsets(bundle: AccountBundle) -> list[int]:
+        out, start = [], None
+        for change in bundle.subscriptions:
+            if change.kind in ("new", "reactivation"):
+                start = change.occurred_at
+            elif change.kind == "churn" and start is not None:
+                # Days between the two local times, rounded: both fall within working hours.
+                out.append(round((change.occurred_at - start).total_seconds() / DAY))
+        return out
+
+    annual = [
+        o for b in bundles if b.account.traits["billing_interval"] == "annual" for o in offsets(b)
+    ]
+    monthly = [
+        o for b in bundles if b.account.traits["billing_interval"] == "monthly" for o in offsets(b)
+    ]
+    assert len(annual) >= 20 and len(monthly) >= 100
+
+    def on_anniversary(days: int) -> bool:
+        return days >= 364 and min(days % 365, 365 - days % 365) <= 1
+
+    assert all(on_anniversary(d) for d in annual), sorted(annual)
+    # Monthly payers leave any day: most churns are nowhere near an anniversary.
+    assert sum(on_anniversary(d) for d in monthly) < 0.1 * len(monthly)

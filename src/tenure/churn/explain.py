@@ -15,6 +15,7 @@ TOP = 5
 
 # How each feature reads in a sentence: a label and how its value is written.
 _COUNT, _DAYS, _RATIO, _SCORE, _MONEY, _PCT = "count", "days", "ratio", "score", "money", "pct"
+_PCT_SHARE = "share"
 LABELS: dict[str, tuple[str, str]] = {
     "events_7": ("Events in the last 7 days", _COUNT),
     "events_30": ("Events in the last 30 days", _COUNT),
@@ -40,6 +41,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "mrr_change_90": ("MRR change over 90 days", _PCT),
     "annual_billing": ("Billed yearly", _COUNT),
     "days_to_renewal": ("Days until the renewal", _DAYS),
+    "key_features_adopted": ("Key features adopted", _COUNT),
+    "onboarding_progress": ("Key features adopted during onboarding", _PCT_SHARE),
     "failed_payments_90": ("Failed payments in 90 days", _COUNT),
     "downgrades_90": ("Downgrades in 90 days", _COUNT),
     "open_tickets": ("Open support tickets", _COUNT),
@@ -71,6 +74,7 @@ MISSING: dict[str, str] = {
     "category": "No category recorded",
     "annual_billing": "No billing interval recorded",
     "days_to_renewal": "No paid term started",
+    "onboarding_progress": "Onboarding progress unknown: signed up before the data began",
 }
 
 
@@ -86,6 +90,8 @@ def _format(feature: str, value: float) -> str:
     kind = LABELS.get(feature, ("", _SCORE))[1]
     if kind == _PCT:
         return f"{value * 100:+.0f}%"
+    if kind == _PCT_SHARE:
+        return f"{value * 100:.0f}%"
     if kind == _RATIO:
         return f"{value:.2f}"
     if kind == _MONEY:
