@@ -18,6 +18,7 @@ from tenure.accounts.models import Account, SubscriptionChange
 from tenure.accounts.schemas import AccountUpdate
 from tenure.churn import features as F
 from tenure.churn.dataset import Dataset, build_dataset, monthly_snapshots
+from tenure.config import Settings
 from tenure.health.models import SeasonalBaseline
 from tenure.ingest import service as ingest_service
 from tenure.ingest.catalogue import load_catalogue
@@ -375,3 +376,18 @@ def test_mrr_at_a_snapshot_is_in_the_reporting_currency_after_a_churn(db: Sessio
     assert mrr[peso.id] == DEFAULT_FX.to_base(4_500_000, "ARS") / 100
     assert mrr[quiet.id] == DEFAULT_FX.to_base(3_000_000, "ARS") / 100
     assert 0 < mrr[peso.id] < 45_000 / 10  # far below the peso amount read as dollars
+
+
+def test_a_churned_account_s_past_mrr_uses_the_installation_s_rates(
+    db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TENURE_FX_RATES", '{"ARS": 0.002}')
+    monkeypatch.setattr("tenure.churn.dataset.get_settings", Settings)
+    peso = make_account(db, now=SIGNUP, signup_at=SIGNUP, currency="ARS", mrr_cents=0)
+    db.flush()
+    change(db, peso, "new", 0, 4_500_000, SIGNUP)
+    change(db, peso, "churn", 4_500_000, 0, SNAPSHOT + 10 * DAY)
+    db.commit()
+    ds = build_dataset(db, snapshots=[SNAPSHOT], until=UNTIL)
+    # 45,000.00 pesos at 0.002 dollars each.
+    assert ds.X[0, ds.features.index("mrr")] == pytest.approx(90.0)

@@ -15,13 +15,13 @@ from sqlalchemy.orm import Session
 from tenure.accounts import service as accounts_service
 from tenure.churn import features as F
 from tenure.churn import labels as L
+from tenure.config import get_settings
 from tenure.health import service as health_service
 from tenure.health.baseline import Baseline
 from tenure.health.engine import FLAT
 from tenure.ingest import service as ingest_service
 from tenure.ingest.catalogue import MetricCatalogue, load_catalogue
 from tenure.kit.keys import key_of
-from tenure.kit.money import DEFAULT_FX
 from tenure.support import service as support_service
 
 # Features are computed as of the instant before the snapshot: usage is kept per day, and
@@ -80,6 +80,23 @@ def component_keys(cards: Sequence[health_service.Card]) -> list[str]:
     return keys
 
 
+@dataclass(frozen=True)
+class Setup:
+    """What every feature computation needs: the metric catalogue, the active scorecards,
+    their components and the feature catalogue they make."""
+
+    catalogue: MetricCatalogue
+    cards: list[health_service.Card]
+    components: list[str]
+    features: list[F.Feature]
+
+
+def setup(session: Session, catalogue: MetricCatalogue | None = None) -> Setup:
+    cards = list(health_service.active_cards(session))
+    components = component_keys(cards)
+    return Setup(catalogue or load_catalogue(), cards, components, F.catalogue(components))
+
+
 def build_dataset(
     session: Session,
     *,
@@ -93,12 +110,15 @@ def build_dataset(
     """Rows for the accounts alive at each snapshot (and not in a churned state), features
     from before it (stores nothing), labels from churn_events known by `until` (default:
     the data's end); a label is matured when snapshot + horizon + grace <= until."""
-    catalogue = catalogue or load_catalogue()
+    ready = setup(session, catalogue)
+    catalogue, cards, components, feature_list = (
+        ready.catalogue,
+        ready.cards,
+        ready.components,
+        ready.features,
+    )
     until = until or data_end(session)
     horizon, grace = timedelta(days=horizon_days), timedelta(days=grace_days)
-    cards = health_service.active_cards(session)
-    components = component_keys(cards)
-    feature_list = F.catalogue(components)
     plans, categories = F.Codes([]), F.Codes([])
 
     changes = accounts_service.subscription_changes_between(session, since=L.EPOCH, until=until)
@@ -406,6 +426,8 @@ def _mrr_at(
     # Accounts paying nothing now (churned) have no rate of their own: the currency's.
     unpaid = [row[0] for row in rows if row[0] in last and not row[9]]
     currency = accounts_service.currencies(session, unpaid) if unpaid else {}
+    # The installation's rates (TENURE_FX_RATES over the built-in table), as ingestion uses.
+    fx = get_settings().fx()
     for row in rows:
         i = index.get(row[0])
         if i is None:
@@ -417,5 +439,5 @@ def _mrr_at(
         elif local > 0:
             out[i] = round(amount * base / local)
         else:
-            out[i] = DEFAULT_FX.to_base(amount, currency.get(row[0], "USD"))
+            out[i] = fx.to_base(amount, currency.get(row[0], "USD"))
     return out

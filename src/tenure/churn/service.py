@@ -27,11 +27,11 @@ from tenure.churn.dataset import (
     BEFORE,
     Dataset,
     build_dataset,
-    component_keys,
     data_end,
     monthly_snapshots,
     snapshot_features,
 )
+from tenure.churn.dataset import setup as dataset_setup
 from tenure.churn.metrics import roc_auc
 from tenure.churn.models import ChurnModel, ChurnPrediction
 from tenure.churn.training import TrainingRefused
@@ -408,7 +408,7 @@ def align(
 def feature_catalogue(session: Session) -> list[F.Feature]:
     """The features a model trained now would use (the health components of the scorecards
     in use included)."""
-    return F.catalogue(component_keys(health_service.active_cards(session)))
+    return dataset_setup(session).features
 
 
 def bands(p: npt.NDArray[np.float64], edges: Sequence[float] = DEFAULT_BANDS) -> list[str]:
@@ -577,25 +577,24 @@ def features_now(
 ) -> tuple[npt.NDArray[np.float64], list[str], list[uuid.UUID], dict[str, list[str]]]:
     """The full feature matrix at a snapshot, its column names, the accounts' ids and the
     category codes (the model's own, extended by values it never saw)."""
-    catalogue = catalogue or load_catalogue()
+    ready = dataset_setup(session, catalogue)
     as_of = snapshot - BEFORE
-    cards = health_service.active_cards(session)
-    components = component_keys(cards)
-    feature_list = F.catalogue(components)
     plans = F.Codes(list(model.codes.get("plan", [])))
     categories = F.Codes(list(model.codes.get("category", [])))
     changes = accounts_service.subscription_changes_between(
         session, since=labels.EPOCH, until=snapshot, account_ids=account_ids
     )
     # Kept when learned, as the health rescore does: the next prediction reuses it.
-    baseline = health_service.baseline_for(session, as_of=as_of, catalogue=catalogue, store=True)
+    baseline = health_service.baseline_for(
+        session, as_of=as_of, catalogue=ready.catalogue, store=True
+    )
     X, ids = snapshot_features(
         session,
         as_of=as_of,
-        catalogue=catalogue,
-        cards=cards,
-        components=components,
-        features=feature_list,
+        catalogue=ready.catalogue,
+        cards=ready.cards,
+        components=ready.components,
+        features=ready.features,
         changes=changes,
         plans=plans,
         categories=categories,
@@ -604,7 +603,7 @@ def features_now(
     )
     return (
         X,
-        [f.name for f in feature_list],
+        [f.name for f in ready.features],
         ids,
         {
             "plan": plans.values,
