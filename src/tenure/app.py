@@ -44,7 +44,7 @@ from tenure.monitor.api import router as monitor_router
 from tenure.support.api import router as support_router
 from tenure.web import errors as web_errors
 from tenure.web.churn import router as web_churn_router
-from tenure.web.routes import LoginRequired
+from tenure.web.pages import LoginRequired
 from tenure.web.routes import router as web_router
 from tenure.webhooks.api import deliveries_router as webhook_deliveries_router
 from tenure.webhooks.api import hooks_admin, hooks_public

@@ -22,15 +22,10 @@ from tenure.health import service as health_service
 from tenure.ingest.catalogue import load_catalogue
 from tenure.kit.actor import Actor
 from tenure.kit.errors import Conflict, Forbidden, InvalidInput
+from tenure.web.accounts import account_page
 from tenure.web.churn_panels import LOOKS, account_panel, percent
-from tenure.web.routes import (
-    PageActor,
-    _account_page,
-    _band_styles,
-    _require_writer,
-    check_csrf,
-    render,
-)
+from tenure.web.health_panels import band_styles
+from tenure.web.pages import PageActor, check_csrf, render, require_writer
 
 router = APIRouter(include_in_schema=False)
 
@@ -279,7 +274,7 @@ def at_risk_page(
         "owner": owner,
         "owners": [u for u in users if u.role in ("admin", "csm")],
         "owner_names": {u.id: u.name or u.email for u in users},
-        "styles": _band_styles(health_service.active_cards(db, now=state.clock.now())),
+        "styles": band_styles(health_service.active_cards(db, now=state.clock.now())),
         "percent": percent,
         "active_version": active.version if active else None,
         "prev_link": link(max(offset - PAGE_SIZE, 0)) if offset > 0 else None,
@@ -305,7 +300,7 @@ def account_predict(
 ) -> Response:
     """Predict this account now; htmx swaps the panel, a plain form post comes back to the page."""
     check_csrf(request, state, csrf)
-    _require_writer(actor, "predict churn")
+    require_writer(actor, "predict churn")
     account = accounts_service.get_account(db, account_id)
     settings = state.settings
     now = state.clock.now()
@@ -343,7 +338,7 @@ def account_predict(
             can_write=True,
         )
     if error is not None:
-        return _account_page(
+        return account_page(
             request, db, state, actor, account.id, status_code=status, churn_error=error
         )
     return RedirectResponse(f"/accounts/{account.id}?done=predicted#churn", status_code=303)

@@ -1,8 +1,9 @@
 """What the account page and the portfolio show of churn: the account's "Churn risk" panel
 and the portfolio's top of the at-risk list. Clients of the churn service: no SQL here.
 
-Kept apart from tenure.web.churn (the pages) so that routes.py can use these without an
-import cycle: the pages import routes.py's render() and PageActor.
+Kept apart from tenure.web.churn (the pages) so that the account page and the portfolio
+(tenure.web.accounts, tenure.web.portfolio) can use these without an import cycle: the
+churn pages import tenure.web.accounts' account_page().
 """
 
 from __future__ import annotations
