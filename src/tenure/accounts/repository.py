@@ -6,11 +6,13 @@ import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Select,
+    bindparam,
     exists,
     func,
     or_,
@@ -290,16 +292,24 @@ def currencies(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, st
     return out
 
 
-def trait_values(session: Session, name: str, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+@cache
+def _trait_queries(name: str) -> tuple[Select[Any], Select[Any]]:
+    """Every account's value of the trait, and those of the accounts in :ids (built once:
+    one prediction runs the second)."""
     value = Account.traits[name].as_string()
     query = select(Account.id, value).where(value.is_not(None))
+    return query, query.where(Account.id.in_(bindparam("ids", expanding=True)))
+
+
+def trait_values(session: Session, name: str, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+    query, among = _trait_queries(name)
     if len(ids) > 5000:
         # Most of the book: one pass over the table beats many IN-lists.
         wanted = set(ids)
         return {row[0]: row[1] for row in session.execute(query) if row[0] in wanted}
     out: dict[uuid.UUID, str] = {}
     for start in range(0, len(ids), 5000):
-        rows = session.execute(query.where(Account.id.in_(ids[start : start + 5000])))
+        rows = session.execute(among, {"ids": list(ids[start : start + 5000])})
         out.update({row[0]: row[1] for row in rows})
     return out
 

@@ -19,6 +19,7 @@ from tenure.config import get_settings
 from tenure.health import service as health_service
 from tenure.health.baseline import Baseline
 from tenure.health.engine import FLAT
+from tenure.health.loader import AccountInfo
 from tenure.ingest import service as ingest_service
 from tenure.ingest.catalogue import MetricCatalogue, load_catalogue
 from tenure.kit.keys import key_of
@@ -280,7 +281,7 @@ def snapshot_features(
     )
     cols["plan"] = plans.encode(info.plans)
     cols["category"] = categories.encode(info.categories)
-    cols["mrr"] = _mrr_at(session, as_of, frame.account_ids, changes, later) / 100.0
+    cols["mrr"] = _mrr_at(session, frame.account_ids, info, changes, later) / 100.0
     cols.update(_renewal(session, as_of, frame.account_ids, changes))
 
     cols["health_score"] = np.asarray(scored.score, dtype=np.float64)
@@ -403,8 +404,8 @@ def _renewal(
 
 def _mrr_at(
     session: Session,
-    as_of: datetime,
     ids: Sequence[uuid.UUID],
+    info: AccountInfo,
     changes: Sequence[tuple[uuid.UUID, str, int, int, datetime]],
     later: Sequence[tuple[uuid.UUID, str, int, int, datetime]] = (),
 ) -> F.Floats:
@@ -421,23 +422,21 @@ def _mrr_at(
         if kind != "failed_payment" and a not in last:
             last[a] = before
     out = np.zeros(len(ids))
-    index = {a: i for i, a in enumerate(ids)}
-    rows = accounts_service.health_frame(session, as_of=as_of, account_ids=ids)
     # Accounts paying nothing now (churned) have no rate of their own: the currency's.
-    unpaid = [row[0] for row in rows if row[0] in last and not row[9]]
+    unpaid = [
+        a for a, local in zip(ids, info.mrr_local.tolist(), strict=True) if a in last and not local
+    ]
     currency = accounts_service.currencies(session, unpaid) if unpaid else {}
     # The installation's rates (TENURE_FX_RATES over the built-in table), as ingestion uses.
     fx = get_settings().fx()
-    for row in rows:
-        i = index.get(row[0])
-        if i is None:
-            continue
-        base, local = float(row[8] or 0), float(row[9] or 0)
-        amount = last.get(row[0])
+    for i, (a, base, local) in enumerate(
+        zip(ids, info.mrr_base.tolist(), info.mrr_local.tolist(), strict=True)
+    ):
+        amount = last.get(a)
         if amount is None:
             out[i] = base
         elif local > 0:
             out[i] = round(amount * base / local)
         else:
-            out[i] = fx.to_base(amount, currency.get(row[0], "USD"))
+            out[i] = fx.to_base(amount, currency.get(a, "USD"))
     return out

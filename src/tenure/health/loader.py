@@ -43,6 +43,8 @@ class AccountInfo:
     tenure_days: Floats
     parent_ids: list[uuid.UUID | None]
     mrr_base: Floats
+    # MRR in the account's own currency (minor units).
+    mrr_local: Floats
     previous_score: Floats
     previous_risk: list[str | None]
     previous_as_of: list[datetime | None]
@@ -83,6 +85,7 @@ def load_frame(
         tenure_days=np.array([(as_of_epoch - r[5].timestamp()) / 86400.0 for r in rows]),
         parent_ids=[r[7] for r in rows],
         mrr_base=np.array([float(r[8] or 0) for r in rows]),
+        mrr_local=np.array([float(r[9] or 0) for r in rows]),
         previous_score=np.array([np.nan if r[10] is None else float(r[10]) for r in rows]),
         previous_risk=[r[11] for r in rows],
         previous_as_of=[r[12] for r in rows],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from datetime import date, timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -182,20 +183,28 @@ def first_days(
     With more than 5,000 `account_ids` (or None) every account's rows come back."""
     if not metrics:
         return []
-    group = case(*[(UsageFirst.metric == m, g) for m, g in metrics.items()], else_=None)
-    query = (
-        select(key_text(UsageFirst.account_id), group, func.min(UsageFirst.first_day))
-        .where(UsageFirst.metric.in_(list(metrics)))
-        .group_by(UsageFirst.account_id, group)
-    )
+    query, among = _first_days_queries(tuple(metrics.items()))
     if account_ids is None or len(account_ids) > 5000:
         # Most of the book: one pass beats many IN-lists; the caller keeps what it needs.
         return [tuple(r) for r in session.execute(query)]
     out: list[tuple[str, str, Any]] = []
     for start in range(0, len(account_ids), 5000):
-        chunk = account_ids[start : start + 5000]
-        out += [tuple(r) for r in session.execute(query.where(UsageFirst.account_id.in_(chunk)))]
+        chunk = list(account_ids[start : start + 5000])
+        out += [tuple(r) for r in session.execute(among, {"ids": chunk})]
     return out
+
+
+@cache
+def _first_days_queries(metrics: tuple[tuple[str, str], ...]) -> tuple[Select[Any], Select[Any]]:
+    """first_days' query for every account and for those in :ids (built once per grouping:
+    one prediction runs the second)."""
+    group = case(*[(UsageFirst.metric == m, g) for m, g in metrics], else_=None)
+    query = (
+        select(key_text(UsageFirst.account_id), group, func.min(UsageFirst.first_day))
+        .where(UsageFirst.metric.in_([m for m, _ in metrics]))
+        .group_by(UsageFirst.account_id, group)
+    )
+    return query, query.where(UsageFirst.account_id.in_(bindparam("ids", expanding=True)))
 
 
 def rebuild_usage_days(
@@ -324,6 +333,8 @@ def usage_signals(
     the union of the three windows' (bit masks OR-ed here)."""
     d30, d60, d90 = (day - timedelta(days=n) for n in (30, 60, 90))
     wanted = (1 << n_features) - 1
+    if not isinstance(account_ids, Select) and len(account_ids) <= FEW:
+        return _usage_signals_of_few(session, day=day, account_ids=account_ids, wanted=wanted)
     if session.get_bind().dialect.name == "postgresql":
         used: Any = func.bit_or(UsageDay.features)
     else:
@@ -371,6 +382,54 @@ def usage_signals(
             (a, days30, days_before, sessions30, mask30.bit_count(), mask90.bit_count(), last)
         )
     return out
+
+
+# Up to this many accounts, usage signals come from their rows (at most 90 each) in one
+# plain query: building and running the three grouped ones costs more.
+FEW = 20
+_FEW_ROWS = (
+    select(
+        key_text(UsageDay.account_id),
+        UsageDay.day,
+        UsageDay.events,
+        UsageDay.sessions,
+        UsageDay.features,
+    )
+    .where(
+        UsageDay.account_id.in_(bindparam("ids", expanding=True)),
+        UsageDay.day > bindparam("start"),
+        UsageDay.day <= bindparam("end"),
+        UsageDay.events > 0,
+    )
+    .order_by(UsageDay.account_id, UsageDay.day)
+)
+
+
+def _usage_signals_of_few(
+    session: Session, *, day: date, account_ids: Sequence[uuid.UUID], wanted: int
+) -> list[tuple[Any, ...]]:
+    """usage_signals of a few accounts, summed here from their rows (the same figures)."""
+    if not account_ids:
+        return []
+    d30, d60 = day - timedelta(days=30), day - timedelta(days=60)
+    acc: dict[str, list[Any]] = {}
+    rows = session.execute(
+        _FEW_ROWS, {"ids": list(account_ids), "start": day - timedelta(days=90), "end": day}
+    )
+    for a, raw_day, _, sessions, features in rows:
+        on = raw_day if isinstance(raw_day, date) else date.fromisoformat(raw_day)
+        # [active days 30, active days before, sessions 30, mask 30, mask 90, last day]
+        row = acc.setdefault(a, [0, 0, 0, 0, 0, None])
+        mask = int(features or 0) & wanted
+        if on > d30:
+            row[0] += 1
+            row[2] += sessions or 0
+            row[3] |= mask
+        elif on > d60:
+            row[1] += 1
+        row[4] |= mask
+        row[5] = raw_day  # rows come in day order: the last is the latest
+    return [(a, r[0], r[1], r[2], r[3].bit_count(), r[4].bit_count(), r[5]) for a, r in acc.items()]
 
 
 def sessions_between(
