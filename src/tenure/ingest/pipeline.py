@@ -142,14 +142,9 @@ def _write_rollup(
     active: set[tuple[uuid.UUID, date, uuid.UUID]],
 ) -> None:
     # A contact already active that day (an earlier batch) is not counted again.
-    for account_id, day in repo.insert_active_days(
-        session, [{"account_id": a, "day": d, "contact_id": c} for a, d, c in active]
-    ):
+    for account_id, day in repo.insert_active_days(session, active):
         counts[(account_id, day, ACTIVE_USERS)] += 1
-    repo.add_usage(
-        session,
-        [{"account_id": a, "day": d, "metric": m, "count": n} for (a, d, m), n in counts.items()],
-    )
+    repo.add_usage(session, counts)
 
 
 def finish(session: Session, deferred: Deferred, *, now: datetime) -> None:
@@ -279,7 +274,9 @@ def ingest(
     session.flush()
     contacts: dict[str, ContactRef] = deferred.contacts if deferred is not None else {}
     contacts.update({e: ContactRef(c.id, e, c.account_id) for e, c in people.items()})
-    users = {u for m in messages if (u := user_of(m))}
+    # Aliases are settled by now: each message's user, resolved once.
+    user_by_message = {m.message_id: user_of(m) for m in messages}
+    users = {u for u in user_by_message.values() if u}
     contacts.update(sync.contact_refs(session, users - contacts.keys()))
     unseen = users - contacts.keys()
     contacts.update(sync.create_contacts(session, unseen, now=now))
@@ -289,7 +286,7 @@ def ingest(
     moved: dict[uuid.UUID, uuid.UUID] = {}
     adopted: set[str] = set()
     for m in by_time:
-        user = user_of(m)
+        user = user_by_message[m.message_id]
         group = accounts.get(m.group_id) if m.group_id else None
         person = contacts.get(user) if user else None
         if group is not None and person is not None and person.account_id != group.id:
@@ -301,7 +298,7 @@ def ingest(
 
     rows: list[dict[str, Any]] = []
     for m in messages:
-        user = user_of(m)
+        user = user_by_message[m.message_id]
         person = contacts.get(user) if user else None
         group = accounts.get(m.group_id) if m.group_id else None
         rows.append(

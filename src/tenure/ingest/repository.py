@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import date, timedelta
 from functools import cache
 from typing import Any
@@ -24,10 +24,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from tenure.ingest.catalogue import current_catalogue, feature_bits
+from tenure.ingest.catalogue import MetricCatalogue, current_catalogue, feature_bits
 from tenure.ingest.models import ActiveDay, Event, UsageDaily, UsageDay, UsageFirst
 from tenure.ingest.rollup import ALL_EVENTS as ALL_EVENTS_METRIC
-from tenure.kit.bulk import add_to_counts, bulk_insert, insert_returning, merge_rows
+from tenure.kit.bulk import (
+    add_to_counts,
+    bulk_insert,
+    insert_ignoring_conflicts,
+    insert_returning,
+    merge_rows,
+)
 from tenure.kit.keys import key_text
 
 ACTIVITY_TYPES = ("track", "page", "screen")
@@ -69,12 +75,16 @@ def daily_totals(
 def insert_new_events(session: Session, rows: list[dict[str, Any]]) -> set[str]:
     """Insert events whose (source, message_id) is new; returns the message ids stored.
 
-    ON CONFLICT DO NOTHING RETURNING: a duplicate already stored, in the same batch, or
-    arriving concurrently in another request is skipped, on both engines.
+    A duplicate already stored, in the same batch, or arriving concurrently in another
+    request is skipped, on both engines: PostgreSQL inserts with ON CONFLICT DO NOTHING
+    RETURNING; SQLite reads which ids are stored, then inserts the others in one
+    executemany (see `_insert_new_events_sqlite`).
     """
     if not rows:
         return set()
     rows = sorted(rows, key=lambda r: (r["source"], r["message_id"]))
+    if session.connection().dialect.name == "sqlite":
+        return _insert_new_events_sqlite(session, rows)
     stored = insert_returning(
         session,
         Event,
@@ -85,42 +95,107 @@ def insert_new_events(session: Session, rows: list[dict[str, Any]]) -> set[str]:
     return {message_id for (message_id,) in stored}
 
 
-def add_usage(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Add counts to usage_daily rows, creating them when missing, and fold them into
-    usage_days (events, sessions, key features per account and day)."""
-    if rows:
-        # One order for every writer: two batches touching the same rows never deadlock.
-        rows = sorted(rows, key=lambda r: (str(r["account_id"]), r["day"], r["metric"]))
-        add_to_counts(
-            session,
-            UsageDaily,
-            {k: [r[k] for r in rows] for k in rows[0]},
-            ["account_id", "day", "metric"],
-            "count",
-        )
-        fold_usage_days(session, rows)
+# Bound values per statement when reading stored ids (under SQLite's oldest limit, 999).
+_IDS_PER_READ = 900
+
+
+def _insert_new_events_sqlite(session: Session, rows: list[dict[str, Any]]) -> set[str]:
+    """SQLite: an executemany costs less than a multi-row INSERT ... RETURNING.
+
+    Exact: the transaction began before the read (the engine always sends BEGIN), and in
+    WAL mode a transaction whose snapshot another writer has since changed cannot write
+    (SQLITE_BUSY_SNAPSHOT), so no row can appear between the read and the insert. The
+    insert still ignores conflicts, and its row count is checked."""
+    conn = session.connection()
+    stored: set[tuple[str, str]] = set()
+    by_source: dict[str, list[str]] = {}
+    for r in rows:
+        by_source.setdefault(r["source"], []).append(r["message_id"])
+    for source, ids in by_source.items():
+        for start in range(0, len(ids), _IDS_PER_READ):
+            chunk = ids[start : start + _IDS_PER_READ]
+            found = conn.exec_driver_sql(
+                "SELECT message_id FROM events WHERE source = ? "  # noqa: S608
+                f"AND message_id IN ({', '.join('?' for _ in chunk)})",
+                (source, *chunk),
+            ).fetchall()
+            stored.update((source, message_id) for (message_id,) in found)
+    fresh: list[dict[str, Any]] = []
+    for r in rows:  # the first of the same message twice in `rows` wins, as with RETURNING
+        key = (r["source"], r["message_id"])
+        if key not in stored:
+            stored.add(key)
+            fresh.append(r)
+    if not fresh:
+        return set()
+    inserted = insert_ignoring_conflicts(
+        session, Event, {k: [r[k] for r in fresh] for k in fresh[0]}, ["source", "message_id"]
+    )
+    if inserted != len(fresh):
+        raise RuntimeError(f"events: {len(fresh)} new rows read, {inserted} inserted")
+    return {r["message_id"] for r in fresh}
+
+
+def add_usage(session: Session, counts: Mapping[tuple[uuid.UUID, date, str], int]) -> None:
+    """Add counts per (account, day, metric) to usage_daily rows, creating them when missing,
+    and fold them into usage_days and usage_firsts."""
+    if not counts:
+        return
+    # One order for every writer: two batches touching the same rows never deadlock.
+    # (A UUID's number sorts as its text does, and is cheaper to get.)
+    keys = sorted(counts, key=lambda k: (k[0].int, k[1], k[2]))
+    account_ids = [k[0] for k in keys]
+    days = [k[1] for k in keys]
+    metrics = [k[2] for k in keys]
+    values = [counts[k] for k in keys]
+    add_to_counts(
+        session,
+        UsageDaily,
+        {"account_id": account_ids, "day": days, "metric": metrics, "count": values},
+        ["account_id", "day", "metric"],
+        "count",
+    )
+    # usage_firsts before usage_days, as every writer does (one lock order on PostgreSQL).
+    _fold_firsts(session, zip(account_ids, metrics, days, strict=True))
+    _fold_days(session, zip(account_ids, days, metrics, values, strict=True))
 
 
 def fold_usage_days(session: Session, rows: list[dict[str, Any]]) -> None:
     """Add usage_daily rows' counts to usage_days (events, sessions, key-feature bits)."""
-    catalogue = current_catalogue()
+    fold_usage_firsts(session, rows)
+    _fold_days(session, ((r["account_id"], r["day"], r["metric"], r["count"]) for r in rows))
+
+
+def _metric_roles(catalogue: MetricCatalogue) -> dict[str, tuple[bool, bool, int]]:
+    """Metric -> (counts as all events, counts as a session, key-feature bit), for the
+    metrics usage_days keeps (the others are absent)."""
     sessions_of = set(catalogue.activity.session_events)
     bits = feature_bits(catalogue)
+    return {
+        m: (m == ALL_EVENTS_METRIC, m in sessions_of, bits.get(m, 0))
+        for m in {ALL_EVENTS_METRIC, *sessions_of, *bits}
+    }
+
+
+def _fold_days(session: Session, rows: Iterable[tuple[uuid.UUID, date, str, int]]) -> None:
+    """(account, day, metric, count) rows added to usage_days."""
+    roles = _metric_roles(current_catalogue())
     days: dict[tuple[uuid.UUID, date], list[int]] = {}
-    for r in rows:
-        metric = r["metric"]
-        if metric != ALL_EVENTS_METRIC and metric not in sessions_of and metric not in bits:
+    for account_id, day, metric, count in rows:
+        role = roles.get(metric)
+        if role is None:
             continue
-        acc = days.setdefault((r["account_id"], r["day"]), [0, 0, 0])
-        if metric == ALL_EVENTS_METRIC:
-            acc[0] += r["count"]
-        if metric in sessions_of:
-            acc[1] += r["count"]
-        acc[2] |= bits.get(metric, 0)
-    fold_usage_firsts(session, rows)
+        acc = days.get((account_id, day))
+        if acc is None:
+            acc = days[(account_id, day)] = [0, 0, 0]
+        if role[0]:
+            acc[0] += count
+        if role[1]:
+            acc[1] += count
+        acc[2] |= role[2]
     if not days:
         return
-    keys = sorted(days, key=lambda k: (str(k[0]), k[1]))
+    keys = sorted(days, key=lambda k: (k[0].int, k[1]))
     merge_rows(
         session,
         UsageDay,
@@ -140,15 +215,19 @@ def fold_usage_days(session: Session, rows: list[dict[str, Any]]) -> None:
 
 def fold_usage_firsts(session: Session, rows: list[dict[str, Any]]) -> None:
     """Keep usage_firsts: each (account, metric)'s earliest day among `rows` and before."""
+    _fold_firsts(session, ((r["account_id"], r["metric"], r["day"]) for r in rows))
+
+
+def _fold_firsts(session: Session, rows: Iterable[tuple[uuid.UUID, str, date]]) -> None:
     firsts: dict[tuple[uuid.UUID, str], date] = {}
-    for r in rows:
-        key = (r["account_id"], r["metric"])
+    for account_id, metric, day in rows:
+        key = (account_id, metric)
         seen = firsts.get(key)
-        if seen is None or r["day"] < seen:
-            firsts[key] = r["day"]
+        if seen is None or day < seen:
+            firsts[key] = day
     if not firsts:
         return
-    keys = sorted(firsts, key=lambda k: (str(k[0]), k[1]))
+    keys = sorted(firsts, key=lambda k: (k[0].int, k[1]))
     merge_rows(
         session,
         UsageFirst,
@@ -239,16 +318,20 @@ def rebuild_usage_days(
 
 
 def insert_active_days(
-    session: Session, rows: list[dict[str, Any]]
+    session: Session, active: Collection[tuple[uuid.UUID, date, uuid.UUID]]
 ) -> list[tuple[uuid.UUID, date]]:
     """Record (account, day, contact) activity; returns (account, day) of the new ones."""
-    if not rows:
+    if not active:
         return []
-    rows = sorted(rows, key=lambda r: (str(r["account_id"]), r["day"], str(r["contact_id"])))
+    rows = sorted(active, key=lambda r: (r[0].int, r[1], r[2].int))
     stored = insert_returning(
         session,
         ActiveDay,
-        {k: [r[k] for r in rows] for k in rows[0]},
+        {
+            "account_id": [r[0] for r in rows],
+            "day": [r[1] for r in rows],
+            "contact_id": [r[2] for r in rows],
+        },
         ["account_id", "day", "contact_id"],
         ["account_id", "day", "contact_id"],
     )

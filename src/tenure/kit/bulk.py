@@ -8,7 +8,10 @@ so what lands is exactly what the ORM would have written.
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Callable, Mapping, Sequence
+from datetime import date
+from itertools import chain
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -83,6 +86,23 @@ def bulk_insert(session: Session, model: type[Any], columns: Mapping[str, Sequen
     return n
 
 
+def _each_once(process: Callable[[Any], Any], values: Sequence[Any]) -> list[Any]:
+    """`process` applied to every value, but once per distinct value: a batch repeats the
+    same account ids, days and receive times on many rows.
+
+    Values are told apart by identity (the same object always converts alike), and plain
+    dates by value (equal dates have equal fields, whatever the object)."""
+    # A list holds every value alive while their ids serve as keys (iterating a numpy
+    # array, for one, makes a new object per element each time).
+    values = values if type(values) is list else list(values)
+    keys: list[Any] = values if set(map(type, values)) == {date} else list(map(id, values))
+    distinct = dict(zip(keys, values, strict=True))
+    if len(distinct) == len(keys):
+        return [process(v) for v in values]
+    done = {k: process(v) for k, v in distinct.items()}
+    return [done[k] for k in keys]
+
+
 def _converted(
     session: Session, model: type[Any], columns: Mapping[str, Sequence[Any]]
 ) -> tuple[list[str], list[tuple[Any, ...]], str]:
@@ -103,31 +123,35 @@ def _converted(
         process: Callable[[Any], Any] | None = column_type._cached_bind_processor(dialect)
         if isinstance(column_type, JSON):
             process = _json_fast(process)
-        cols.append([process(v) for v in values] if process else list(values))
+            cols.append([process(v) for v in values] if process else list(values))
+        else:
+            cols.append(_each_once(process, values) if process else list(values))
     placeholder = "%s" if dialect.name == "postgresql" else "?"
     return names, list(zip(*cols, strict=True)), placeholder
 
 
 def insert_ignoring_conflicts(
     session: Session, model: type[Any], columns: Mapping[str, Sequence[Any]], keys: Sequence[str]
-) -> None:
-    """INSERT ... ON CONFLICT (keys) DO NOTHING, as one driver-level executemany."""
+) -> int:
+    """INSERT ... ON CONFLICT (keys) DO NOTHING, as one driver-level executemany; returns the
+    number of rows inserted."""
     if session.connection().dialect.name == "postgresql":
         if columns and len(next(iter(columns.values()))):
-            _pg_unnest_insert(
+            result = _pg_unnest_insert(
                 session, model, columns, f"ON CONFLICT ({', '.join(keys)}) DO NOTHING"
             )
-        return
+            return int(result.rowcount)
+        return 0
     names, rows, ph = _converted(session, model, columns)
     if not rows:
-        return
+        return 0
     table: Table = model.__table__
     quoted = ", ".join(f'"{c}"' for c in names)
     sql = (
         f'INSERT INTO "{table.name}" ({quoted}) VALUES ({", ".join(ph for _ in names)}) '  # noqa: S608
         f"ON CONFLICT ({', '.join(keys)}) DO NOTHING"
     )
-    session.connection().exec_driver_sql(sql, rows)
+    return int(session.connection().exec_driver_sql(sql, rows).rowcount)
 
 
 def add_to_counts(
@@ -304,9 +328,13 @@ def insert_returning(
     if not rows:
         return []
     table: Table = model.__table__
-    position = [names.index(r) for r in returning]
-    originals = list(zip(*(columns[r] for r in returning), strict=True))
-    by_driver = {tuple(row[p] for p in position): originals[i] for i, row in enumerate(rows)}
+    # Driver value -> original value, per returned column that conversion changed.
+    back: list[dict[Any, Any] | None] = []
+    for r in returning:
+        p = names.index(r)
+        driver = [row[p] for row in rows]
+        same = all(map(operator.is_, driver, columns[r]))
+        back.append(None if same else dict(zip(driver, columns[r], strict=True)))
     quoted = ", ".join(f'"{c}"' for c in names)
     one = "(" + ", ".join(ph for _ in names) + ")"
     per_statement = max(1, 30000 // len(names))
@@ -319,9 +347,15 @@ def insert_returning(
             f"ON CONFLICT ({', '.join(keys)}) DO NOTHING "
             f"RETURNING {', '.join(chr(34) + r + chr(34) for r in returning)}"
         )
-        params = tuple(value for row in chunk for value in row)
-        for out in conn.exec_driver_sql(sql, params):
-            found.append(by_driver[tuple(out)])
+        params = tuple(chain.from_iterable(chunk))
+        out = conn.exec_driver_sql(sql, params).fetchall()
+        if out:
+            # Column by column: one C-level pass each instead of Python work per row.
+            cols = [
+                list(values) if b is None else list(map(b.__getitem__, values))
+                for values, b in zip(zip(*out, strict=True), back, strict=True)
+            ]
+            found.extend(zip(*cols, strict=True))
     return found
 
 
