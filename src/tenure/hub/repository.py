@@ -56,6 +56,11 @@ def insert_outbox_rows(session: Session, rows: Sequence[dict[str, Any]]) -> list
             columns[name] = [r[name] for r in rows]
         bulk.bulk_insert(session, Outbox, columns)
         return ids
+    if conn.dialect.name == "sqlite" and rows and all(r.keys() == rows[0].keys() for r in rows):
+        # One multi-row INSERT, ids from the last rowid (one INSERT per row otherwise).
+        return bulk.sqlite_insert_ids(
+            session, Outbox, {name: [r[name] for r in rows] for name in rows[0]}
+        )
     result = session.execute(
         insert(table).returning(table.c.id, sort_by_parameter_order=True), list(rows)
     )

@@ -103,6 +103,33 @@ def _each_once(process: Callable[[Any], Any], values: Sequence[Any]) -> list[Any
     return [done[k] for k in keys]
 
 
+def sqlite_insert_ids(
+    session: Session, model: type[Any], columns: Mapping[str, Sequence[Any]]
+) -> list[int]:
+    """SQLite: insert rows (a rowid-keyed table without AUTOINCREMENT) with multi-row
+    INSERTs and return their rowids in the order given. Each row of a statement gets the
+    largest rowid + 1 while the statement holds the write lock, so a statement's rows have
+    consecutive rowids in VALUES order and its last rowid gives them all (SQLAlchemy
+    sends one INSERT per row for an ordered RETURNING on SQLite)."""
+    names, rows, ph = _converted(session, model, columns)
+    if not rows:
+        return []
+    table: Table = model.__table__
+    quoted = ", ".join(f'"{c}"' for c in names)
+    one = "(" + ", ".join(ph for _ in names) + ")"
+    per_statement = max(1, 30000 // len(names))
+    conn = session.connection()
+    ids: list[int] = []
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        sql = f'INSERT INTO "{table.name}" ({quoted}) VALUES ' + ", ".join(one for _ in chunk)  # noqa: S608
+        last = conn.exec_driver_sql(sql, tuple(v for row in chunk for v in row)).lastrowid
+        if last is None:
+            raise RuntimeError(f"no rowid after inserting into {table.name}")
+        ids += range(int(last) - len(chunk) + 1, int(last) + 1)
+    return ids
+
+
 def _converted(
     session: Session, model: type[Any], columns: Mapping[str, Sequence[Any]]
 ) -> tuple[list[str], list[tuple[Any, ...]], str]:
