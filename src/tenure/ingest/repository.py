@@ -160,9 +160,10 @@ def add_usage(session: Session, counts: Mapping[tuple[uuid.UUID, date, str], int
     _fold_days(session, zip(account_ids, days, metrics, values, strict=True))
 
 
-def fold_usage_days(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Add usage_daily rows' counts to usage_days (events, sessions, key-feature bits)."""
-    fold_usage_firsts(session, rows)
+def fold_usage_summaries(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Fold usage_daily rows (dicts of a bulk load) into usage_firsts and usage_days, as
+    add_usage does for the tracking path."""
+    _fold_firsts(session, ((r["account_id"], r["metric"], r["day"]) for r in rows))
     _fold_days(session, ((r["account_id"], r["day"], r["metric"], r["count"]) for r in rows))
 
 
@@ -213,12 +214,8 @@ def _fold_days(session: Session, rows: Iterable[tuple[uuid.UUID, date, str, int]
     )
 
 
-def fold_usage_firsts(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Keep usage_firsts: each (account, metric)'s earliest day among `rows` and before."""
-    _fold_firsts(session, ((r["account_id"], r["metric"], r["day"]) for r in rows))
-
-
 def _fold_firsts(session: Session, rows: Iterable[tuple[uuid.UUID, str, date]]) -> None:
+    """Keep usage_firsts: each (account, metric)'s earliest day among `rows` and before."""
     firsts: dict[tuple[uuid.UUID, str], date] = {}
     for account_id, metric, day in rows:
         key = (account_id, metric)

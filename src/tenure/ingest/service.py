@@ -22,10 +22,10 @@ def bulk_insert_events(session: Session, columns: Mapping[str, Sequence[Any]]) -
 
 def bulk_insert_usage(session: Session, columns: Mapping[str, Sequence[Any]]) -> int:
     """Insert usage_daily rows, given as columns, for keys not present yet (a bulk load),
-    and fold them into usage_days."""
+    and fold them into usage_days and usage_firsts."""
     count = repo.insert_usage(session, columns)
     names = list(columns)
-    repo.fold_usage_days(
+    repo.fold_usage_summaries(
         session, [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]
     )
     return count

@@ -46,44 +46,45 @@ def bulk_insert(session: Session, model: type[Any], columns: Mapping[str, Sequen
     if any(len(columns[c]) != n for c in names):
         raise ValueError("bulk_insert columns have different lengths")
     conn = session.connection()
-    dialect = conn.dialect
-    if dialect.name == "postgresql":
-        cols = []
-        for name in names:
-            values = columns[name]
-            column_type = table.c[name].type
-            if isinstance(column_type, JSON) or "JSON" in type(column_type).__name__.upper():
-                values = [None if v is None else Jsonb(v) for v in values]
-            cols.append(values)
-        raw = conn.connection.driver_connection
-        if raw is None:
-            raise RuntimeError("no driver connection for COPY")
-        quoted = ", ".join(f'"{c}"' for c in names)
-        statement = f'COPY "{table.name}" ({quoted}) FROM STDIN'
-        with raw.cursor() as cursor, cursor.copy(statement) as copy:
-            for row in zip(*cols, strict=True):
-                copy.write_row(row)
+    if conn.dialect.name == "postgresql":
+        _pg_copy(conn, table, table.name, columns, Jsonb)
         return n
-    cols = []
-    # Callers pass the same list for columns that hold the same values: convert it once.
-    converted: dict[tuple[int, str], list[Any]] = {}
-    for name in names:
-        column_type = table.c[name].type
-        values = columns[name]
-        key = (id(values), type(column_type).__name__)
-        if key not in converted:
-            process: Callable[[Any], Any] | None = column_type._cached_bind_processor(dialect)
-            if isinstance(column_type, JSON):
-                process = _json_fast(process)
-            converted[key] = [process(v) for v in values] if process else list(values)
-        cols.append(converted[key])
-    placeholders = ", ".join("?" for _ in names)
+    names, rows, placeholder = _converted(session, model, columns)
     quoted = ", ".join(f'"{c}"' for c in names)
     conn.exec_driver_sql(
-        f'INSERT INTO "{table.name}" ({quoted}) VALUES ({placeholders})',  # noqa: S608
-        list(zip(*cols, strict=True)),
+        f'INSERT INTO "{table.name}" ({quoted}) VALUES ({", ".join(placeholder for _ in names)})',  # noqa: S608
+        rows,
     )
     return n
+
+
+def _is_json(column_type: Any) -> bool:
+    return isinstance(column_type, JSON) or "JSON" in type(column_type).__name__.upper()
+
+
+def _pg_copy(
+    conn: Any,
+    table: Table,
+    target: str,
+    columns: Mapping[str, Sequence[Any]],
+    json_value: Callable[[Any], Any],
+) -> None:
+    """COPY the columns into `target` (the table or a temporary copy of its columns), JSON
+    values passed through `json_value` (None stays NULL)."""
+    names = list(columns)
+    cols = [
+        [None if v is None else json_value(v) for v in columns[name]]
+        if _is_json(table.c[name].type)
+        else columns[name]
+        for name in names
+    ]
+    raw = conn.connection.driver_connection
+    if raw is None:
+        raise RuntimeError("no driver connection for COPY")
+    quoted = ", ".join(f'"{c}"' for c in names)
+    with raw.cursor() as cursor, cursor.copy(f'COPY "{target}" ({quoted}) FROM STDIN') as copy:
+        for row in zip(*cols, strict=True):
+            copy.write_row(row)
 
 
 def _each_once(process: Callable[[Any], Any], values: Sequence[Any]) -> list[Any]:
@@ -139,6 +140,8 @@ def _converted(
     dialect = conn.dialect
     names = list(columns)
     cols: list[list[Any]] = []
+    # Callers pass the same list for columns that hold the same values: convert it once.
+    converted: dict[tuple[int, str], list[Any]] = {}
     for name in names:
         column_type = table.c[name].type
         values = columns[name]
@@ -147,12 +150,15 @@ def _converted(
                 values = [None if v is None else Jsonb(v) for v in values]
             cols.append(list(values))
             continue
-        process: Callable[[Any], Any] | None = column_type._cached_bind_processor(dialect)
-        if isinstance(column_type, JSON):
-            process = _json_fast(process)
-            cols.append([process(v) for v in values] if process else list(values))
-        else:
-            cols.append(_each_once(process, values) if process else list(values))
+        key = (id(values), type(column_type).__name__)
+        if key not in converted:
+            process: Callable[[Any], Any] | None = column_type._cached_bind_processor(dialect)
+            if isinstance(column_type, JSON):
+                process = _json_fast(process)
+                converted[key] = [process(v) for v in values] if process else list(values)
+            else:
+                converted[key] = _each_once(process, values) if process else list(values)
+        cols.append(converted[key])
     placeholder = "%s" if dialect.name == "postgresql" else "?"
     return names, list(zip(*cols, strict=True)), placeholder
 
@@ -261,19 +267,7 @@ def pg_copy_temp(session: Session, model: type[Any], columns: Mapping[str, Seque
     # JSON as text from the engine's own serializer (COPY's text format: the server parses
     # it into the column's type), not psycopg's default encoder.
     dumps: Callable[[Any], str] = getattr(conn.dialect, "_json_serializer", None) or _dumps
-    cols = []
-    for name in names:
-        values = columns[name]
-        column_type = table.c[name].type
-        if isinstance(column_type, JSON) or "JSON" in type(column_type).__name__.upper():
-            values = [None if v is None else dumps(v) for v in values]
-        cols.append(values)
-    raw = conn.connection.driver_connection
-    if raw is None:
-        raise RuntimeError("no driver connection for COPY")
-    with raw.cursor() as cursor, cursor.copy(f'COPY "{temp}" ({quoted}) FROM STDIN') as copy:
-        for row in zip(*cols, strict=True):
-            copy.write_row(row)
+    _pg_copy(conn, table, temp, columns, dumps)
     return temp
 
 
